@@ -1,0 +1,237 @@
+"""``run_backtest``: the one call a notebook user needs.
+
+It validates and aligns the bars once, asks the strategy for a plan, checks the plan,
+hands plain arrays to the numba loop kernels and wraps the records in a
+:class:`~engine.result.BacktestResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from engine.costs import Costs
+from engine.errors import ConfigError, DataError
+from engine.kernels import (
+    FILL_MODE_NAMES,
+    SimParams,
+    TargetKind,
+    new_book,
+    new_records,
+    simulate_signals_nb,
+    simulate_weights_nb,
+)
+from engine.panel import Panel
+from engine.plan import Plan, SignalPlan, Strategy, WeightPlan
+from engine.result import BacktestResult
+
+FillName = Literal["next_open", "next_close", "same_close"]
+_SIZE_KINDS = {"weight": TargetKind.Weight, "value": TargetKind.Value, "qty": TargetKind.Qty}
+
+
+@dataclass(frozen=True)
+class TargetWeights:
+    """Pass-through strategy: a ``target_weight`` column is the plan.
+
+    A row dated t is an instruction, decided at the close of t, to rebalance that asset to
+    that weight of equity at the fill. Between an asset's rows its quantity is held.
+    """
+
+    column: str = "target_weight"
+    name: str = "weights"
+
+    def plan(self, panel: Panel, signals: pl.DataFrame | None) -> WeightPlan:
+        if signals is None:
+            raise ConfigError(
+                "the 'weights' strategy needs a frame with ts, asset and "
+                f"'{self.column}' columns; pass it as run_backtest(bars, weights_frame)"
+            )
+        from engine.data import signals_to_matrix
+
+        return WeightPlan(signals_to_matrix(signals, panel, self.column, source="weights"))
+
+
+def to_panel(bars: pl.DataFrame | Panel, periods_per_year: float | None = None) -> Panel:
+    """Validate and align a long bars frame (a Panel passes through)."""
+    if isinstance(bars, Panel):
+        panel = bars
+    elif isinstance(bars, pl.DataFrame):
+        from engine.data import align_bars, validate_bars
+
+        panel = align_bars(validate_bars(bars, source="bars"))
+    else:
+        raise DataError(
+            f"bars must be a polars DataFrame (ts, asset, close, ...) or a Panel, got "
+            f"{type(bars).__name__}; load data with engine.load_bars(...)"
+        )
+    if periods_per_year is not None:
+        if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+            raise ConfigError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+        panel = Panel(panel.ts, panel.assets, panel.open, panel.high, panel.low, panel.close,
+                      panel.volume, float(periods_per_year), panel.has_open)
+    return panel
+
+
+def _resolve_strategy(strategy: str | Strategy) -> Strategy:
+    if isinstance(strategy, str):
+        if strategy == "weights":
+            return TargetWeights()
+        from strategies import get_strategy
+
+        return get_strategy(strategy)
+    if not hasattr(strategy, "plan"):
+        raise ConfigError(f"strategy must be a registry name or have .plan(), got {strategy!r}")
+    return strategy
+
+
+def _check_weights(plan: WeightPlan, panel: Panel, max_gross: float, max_net: float) -> None:
+    w = plan.target_weight
+    if w.shape != (panel.n_bars, panel.n_assets):
+        raise DataError(f"target weights have shape {w.shape}, expected "
+                        f"{(panel.n_bars, panel.n_assets)} (bars x assets)")
+    bad = np.isinf(w)
+    if bad.any():
+        t, j = np.argwhere(bad)[0]
+        raise DataError(f"target weight for {panel.assets[j]} at {panel.ts[t]} is infinite; "
+                        "use a finite weight (or null for no instruction)")
+    with np.errstate(invalid="ignore"):
+        gross = np.nansum(np.abs(w), axis=1)
+        net = np.nansum(w, axis=1)
+    tol = 1e-9
+    for name, values, limit in (("gross", gross, max_gross), ("net", np.abs(net), max_net)):
+        over = np.nonzero(values > limit + tol)[0]
+        if over.size:
+            t = over[0]
+            raise DataError(
+                f"target weights at {panel.ts[t]} have {name} exposure {values[t]:.6g}, above "
+                f"max_{name}_leverage={limit:g} ({over.size} bar(s) affected); scale the "
+                f"weights down or raise max_{name}_leverage"
+            )
+
+
+def _bool_matrix(a: np.ndarray, panel: Panel, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.shape != (panel.n_bars, panel.n_assets):
+        raise DataError(f"signal plan '{name}' has shape {a.shape}, expected "
+                        f"{(panel.n_bars, panel.n_assets)} (bars x assets)")
+    return a.astype(np.bool_, copy=False)
+
+
+def run_backtest(
+    bars: pl.DataFrame | Panel,
+    signals_or_weights: pl.DataFrame | Plan | None = None,
+    *,
+    strategy: str | Strategy = "weights",
+    costs: Costs | None = None,
+    fill: FillName = "next_open",
+    capital: float = 1_000_000.0,
+    max_gross_leverage: float = 1.0,
+    max_net_leverage: float = 1.0,
+    fractional: bool = True,
+    periods_per_year: float | None = None,
+    unsafe_same_close: bool = False,
+    record_positions: bool = True,
+) -> BacktestResult:
+    """Run one backtest.
+
+    ``signals_or_weights`` is a signals frame for ``strategy`` (for the default
+    ``"weights"`` strategy: ``ts, asset, target_weight``) or a ready plan. Costs default to
+    ``Costs()`` -- on. Fills default to the next bar's open; ``same_close`` lets a decision
+    fill at the very close it was computed from and is refused unless
+    ``unsafe_same_close=True``.
+    """
+    if fill not in FILL_MODE_NAMES:
+        raise ConfigError(f"fill must be one of {sorted(FILL_MODE_NAMES)}, got {fill!r}")
+    if fill == "same_close" and not unsafe_same_close:
+        raise ConfigError(
+            "fill='same_close' fills a decision at the close it was computed from, which "
+            "overstates results unless the signal truly is known before that close; pass "
+            "unsafe_same_close=True to accept this, or use fill='next_open'/'next_close'"
+        )
+    if not (isinstance(capital, int | float) and math.isfinite(capital) and capital > 0):
+        raise ConfigError(f"capital must be a positive number, got {capital!r}")
+    for name, lev in (("max_gross_leverage", max_gross_leverage),
+                      ("max_net_leverage", max_net_leverage)):
+        if not (math.isfinite(lev) and lev > 0):
+            raise ConfigError(f"{name} must be a positive number, got {lev!r}")
+    costs = Costs() if costs is None else costs
+    panel = to_panel(bars, periods_per_year)
+    if panel.n_assets == 0 or panel.n_bars == 0:
+        raise DataError("the bars hold no asset or no bar; nothing to backtest")
+    if fill == "next_open" and not panel.has_open:
+        fill = "next_close"  # close-only data fills at the next close (DESIGN.md)
+
+    if isinstance(signals_or_weights, WeightPlan | SignalPlan):
+        plan: Plan = signals_or_weights
+        strategy_name = getattr(strategy, "name", strategy) if strategy != "weights" else "plan"
+    else:
+        strat = _resolve_strategy(strategy)
+        plan = strat.plan(panel, signals_or_weights)
+        strategy_name = strat.name
+
+    ppy = panel.periods_per_year
+    params = SimParams(
+        commission_rate=costs.commission_bps / 1e4,
+        commission_fixed=float(costs.commission_fixed),
+        impact_rate=costs.price_impact_bps / 1e4,
+        borrow_rate_per_bar=costs.borrow_fee_bps / 1e4 / ppy,
+        cash_rate_per_bar=costs.cash_rate / ppy,
+        participation_cap=np.nan if costs.participation_cap is None else costs.participation_cap,
+        max_gross=float(max_gross_leverage),
+        max_net=float(max_net_leverage),
+        fractional=bool(fractional),
+    )
+    fill_mode = FILL_MODE_NAMES[fill]
+    book = new_book(panel.n_assets, float(capital))
+    volume = panel.volume
+
+    if isinstance(plan, WeightPlan):
+        weights = np.ascontiguousarray(plan.target_weight, dtype=np.float64)
+        _check_weights(WeightPlan(weights), panel, max_gross_leverage, max_net_leverage)
+        n_orders = int(np.count_nonzero(~np.isnan(weights)))
+        recs = new_records(panel.n_bars, panel.n_assets, n_orders,
+                           record_positions=record_positions)
+        simulate_weights_nb(panel.open, panel.close, volume, weights, fill_mode, book, params,
+                            recs)
+    elif isinstance(plan, SignalPlan):
+        flags = [_bool_matrix(getattr(plan, k), panel, k)
+                 for k in ("long_entry", "long_exit", "short_entry", "short_exit")]
+        le, lx, se, sx = flags
+        # an entry and an exit of the same side on one bar cancel out
+        le, lx = le & ~lx, lx & ~le
+        se, sx = se & ~sx, sx & ~se
+        if plan.size_type not in _SIZE_KINDS:
+            raise ConfigError(f"size_type must be one of {sorted(_SIZE_KINDS)}, "
+                              f"got {plan.size_type!r}")
+        size = np.broadcast_to(np.asarray(plan.size, dtype=np.float64),
+                               (panel.n_bars, panel.n_assets))
+        if not np.isfinite(size).all() or (size < 0).any():
+            raise DataError("signal size must be finite and >= 0 (direction comes from the "
+                            "entry flags)")
+        n_orders = int(np.count_nonzero(le | lx | se | sx))
+        recs = new_records(panel.n_bars, panel.n_assets, n_orders,
+                           record_positions=record_positions)
+        simulate_signals_nb(panel.open, panel.close, volume, le, lx, se, sx,
+                            np.ascontiguousarray(size), _SIZE_KINDS[plan.size_type], fill_mode,
+                            book, params, recs)
+    else:
+        raise ConfigError(f"strategy returned {type(plan).__name__}, expected a WeightPlan or "
+                          "SignalPlan")
+
+    settings: dict[str, Any] = {
+        "strategy": strategy_name,
+        "fill": fill,
+        "capital": float(capital),
+        "costs": costs.to_dict(),
+        "max_gross_leverage": float(max_gross_leverage),
+        "max_net_leverage": float(max_net_leverage),
+        "fractional": bool(fractional),
+        "periods_per_year": ppy,
+        "unsafe_same_close": bool(unsafe_same_close),
+    }
+    return BacktestResult(panel=panel, records=recs, counts=book.counts.copy(),
+                          capital=float(capital), costs=costs, fill=fill, settings=settings)

@@ -1,0 +1,33 @@
+"""Numba kernels: numpy arrays, scalars and NamedTuples in; arrays and records out.
+
+Nothing in this package may import polars, pandas, torch or pydantic (a test checks).
+"""
+
+from engine.kernels.enums import (
+    FILL_MODE_NAMES,
+    REASON_NAMES,
+    STATUS_NAMES,
+    FillMode,
+    OrderStatus,
+    Reason,
+    TargetKind,
+)
+from engine.kernels.loop import decide_signals_nb, simulate_signals_nb, simulate_weights_nb
+from engine.kernels.records import (
+    Book,
+    Records,
+    SimParams,
+    fill_dt,
+    new_book,
+    new_records,
+    order_dt,
+    trade_dt,
+)
+from engine.kernels.step import close_open_trades_nb, execute_nb, mark_nb, step_nb
+
+__all__ = [
+    "FILL_MODE_NAMES", "REASON_NAMES", "STATUS_NAMES", "Book", "FillMode", "OrderStatus",
+    "Reason", "Records", "SimParams", "TargetKind", "close_open_trades_nb", "decide_signals_nb",
+    "execute_nb", "fill_dt", "mark_nb", "new_book", "new_records", "order_dt",
+    "simulate_signals_nb", "simulate_weights_nb", "step_nb", "trade_dt",
+]

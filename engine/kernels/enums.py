@@ -1,0 +1,43 @@
+"""Integer enums for the kernels, as NamedTuple instances so numba sees constants."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class _FillMode(NamedTuple):
+    NextOpen: int = 0
+    NextClose: int = 1
+    SameClose: int = 2
+
+
+class _OrderStatus(NamedTuple):
+    Filled: int = 0
+    Partial: int = 1
+    Rejected: int = 2
+
+
+class _Reason(NamedTuple):
+    NoReason: int = 0
+    InsufficientCash: int = 1
+    NotTradable: int = 2
+    LeverageLimit: int = 3
+    VolumeCap: int = 4
+
+
+class _TargetKind(NamedTuple):
+    NoTarget: int = 0
+    Weight: int = 1  # fraction of equity at the fill
+    Value: int = 2  # signed cash value at the fill's reference price
+    Qty: int = 3  # signed quantity
+
+
+FillMode = _FillMode()
+OrderStatus = _OrderStatus()
+Reason = _Reason()
+TargetKind = _TargetKind()
+
+FILL_MODE_NAMES = {"next_open": FillMode.NextOpen, "next_close": FillMode.NextClose,
+                   "same_close": FillMode.SameClose}
+STATUS_NAMES = ("filled", "partial", "rejected")
+REASON_NAMES = ("", "insufficient_cash", "not_tradable", "leverage_limit", "volume_cap")

@@ -1,0 +1,323 @@
+"""The step kernel: advance the book by one bar.
+
+``step_nb`` = fill the pending instructions at this bar's fill prices (sells before buys,
+costs applied, limits enforced, rejects recorded) and then mark to market at the close.
+The backtest loops and the RL environment both call it, so they share one cost and fill
+model. Everything here takes arrays, scalars and NamedTuples only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from engine.kernels.enums import OrderStatus, Reason, TargetKind
+
+_EPS = 1e-12
+
+
+@njit(cache=True)
+def _valuation_price_nb(ref_price: float, last_price: float) -> float:
+    if np.isfinite(ref_price):
+        return ref_price
+    if np.isfinite(last_price):
+        return last_price
+    return 0.0
+
+
+@njit(cache=True)
+def _write_trade_nb(j, bar, exit_price_override, is_open, book, recs):
+    """Write the round trip held in the book's trade slots for asset ``j``."""
+    k = book.counts[2]
+    tr = recs.trades[k]
+    side = book.tr_side[j]
+    entry_price = book.tr_entry_value[j] / book.tr_entry_qty[j]
+    if book.tr_exit_qty[j] > 0:
+        exit_price = book.tr_exit_value[j] / book.tr_exit_qty[j]
+    else:
+        exit_price = exit_price_override
+    open_qty = book.tr_entry_qty[j] - book.tr_exit_qty[j]
+    realised = side * (book.tr_exit_value[j] - book.tr_exit_qty[j] * entry_price)
+    unrealised = 0.0
+    if is_open and open_qty > 0 and np.isfinite(exit_price_override):
+        unrealised = side * open_qty * (exit_price_override - entry_price)
+        # average exit price over realised and marked quantities
+        exit_price = (book.tr_exit_value[j] + open_qty * exit_price_override) / book.tr_entry_qty[j]
+    pnl = realised + unrealised - book.tr_fees[j]
+    tr.asset = j
+    tr.side = side
+    tr.entry_bar = book.tr_entry_bar[j]
+    tr.exit_bar = bar
+    tr.entry_price = entry_price
+    tr.exit_price = exit_price
+    tr.qty = book.tr_max_qty[j]
+    tr.pnl = pnl
+    tr.ret = pnl / book.tr_entry_value[j] if book.tr_entry_value[j] > 0 else np.nan
+    tr.fees = book.tr_fees[j]
+    tr.is_open = 1 if is_open else 0
+    book.counts[2] = k + 1
+
+
+@njit(cache=True)
+def _open_trade_nb(j, bar, side, abs_qty, price, fee, book):
+    book.tr_side[j] = side
+    book.tr_entry_bar[j] = bar
+    book.tr_entry_value[j] = abs_qty * price
+    book.tr_entry_qty[j] = abs_qty
+    book.tr_exit_value[j] = 0.0
+    book.tr_exit_qty[j] = 0.0
+    book.tr_max_qty[j] = abs_qty
+    book.tr_fees[j] = fee
+
+
+@njit(cache=True)
+def _track_fill_nb(j, bar, q0, x, price, commission, book, recs):
+    """Update round-trip bookkeeping for a fill of signed ``x`` at ``price``."""
+    q1 = book.qty[j]
+    ax = abs(x)
+    if q0 == 0.0:
+        _open_trade_nb(j, bar, 1 if x > 0 else -1, ax, price, commission, book)
+        return
+    if (q0 > 0) == (x > 0):
+        book.tr_entry_value[j] += ax * price
+        book.tr_entry_qty[j] += ax
+        book.tr_fees[j] += commission
+        if abs(q1) > book.tr_max_qty[j]:
+            book.tr_max_qty[j] = abs(q1)
+        return
+    closing = min(ax, abs(q0))
+    book.tr_exit_value[j] += closing * price
+    book.tr_exit_qty[j] += closing
+    book.tr_fees[j] += commission * closing / ax
+    if q1 == 0.0 or (q1 > 0) != (q0 > 0):
+        _write_trade_nb(j, bar, np.nan, False, book, recs)
+        book.tr_side[j] = 0
+        if q1 != 0.0:
+            _open_trade_nb(j, bar, 1 if q1 > 0 else -1, abs(q1), price,
+                           commission * (ax - closing) / ax, book)
+
+
+@njit(cache=True)
+def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, equity_now, gross_now,
+                 net_now, book, params, recs):
+    """Fill one order moving asset j towards ``target_qty``; returns (cost, gross, net)."""
+    q0 = book.qty[j]
+    delta = target_qty - q0
+    side = 1 if delta > 0 else -1
+    requested = abs(delta)
+    reason = Reason.NoReason
+    q_new = target_qty
+
+    # 1. volume participation cap
+    cap = params.participation_cap
+    if np.isfinite(cap) and np.isfinite(volume):
+        max_abs = cap * volume
+        if requested > max_abs:
+            q_new = q0 + side * max_abs
+            reason = Reason.VolumeCap
+
+    # 2. leverage limits: only the part of an order that opens or extends exposure is limited
+    p = ref_price
+    gross_other = gross_now - abs(q0) * p
+    net_other = net_now - q0 * p
+    hi = min(params.max_gross * equity_now - gross_other, params.max_net * equity_now - net_other) / p
+    lo = max(-(params.max_gross * equity_now - gross_other), -params.max_net * equity_now - net_other) / p
+    hi += 1e-9 * abs(hi) + _EPS
+    lo -= 1e-9 * abs(lo) + _EPS
+    if side > 0:
+        safe = q0 if q0 >= 0 else min(q_new, 0.0)
+        if q_new > hi:
+            clipped = max(safe, hi)
+            if clipped < q_new:
+                q_new = clipped
+                reason = Reason.LeverageLimit
+    else:
+        safe = q0 if q0 <= 0 else max(q_new, 0.0)
+        if q_new < lo:
+            clipped = min(safe, lo)
+            if clipped > q_new:
+                q_new = clipped
+                reason = Reason.LeverageLimit
+
+    fill_price = ref_price * (1.0 + side * params.impact_rate)
+    x = q_new - q0
+    # 3. cash: buys may not take cash below the floor the net limit implies
+    if side > 0 and x > 0:
+        floor = -max(0.0, params.max_net - 1.0) * equity_now
+        need = x * fill_price * (1.0 + params.commission_rate) + params.commission_fixed
+        available = book.cash[0] - floor
+        if need > available * (1.0 + 1e-12) + _EPS:
+            x = (available - params.commission_fixed) / (fill_price * (1.0 + params.commission_rate))
+            if x < 0.0:
+                x = 0.0
+            reason = Reason.InsufficientCash
+    if not params.fractional:
+        x = np.floor(abs(x) + 1e-9) * (1.0 if x > 0 else -1.0)
+
+    k = book.counts[0]
+    if k >= recs.orders.shape[0]:
+        raise IndexError("order records full: more orders than instructions")
+    o = recs.orders[k]
+    o.order_id = k
+    o.bar = decision_bar
+    o.fill_bar = bar
+    o.asset = j
+    o.side = side
+    o.requested_qty = requested
+    o.reason = reason
+    book.counts[0] = k + 1
+    if x == 0.0 or side * x <= 0.0:
+        o.filled_qty = 0.0
+        o.status = OrderStatus.Rejected
+        if reason == Reason.NoReason:
+            o.reason = Reason.InsufficientCash
+        return 0.0, gross_now, net_now
+
+    ax = abs(x)
+    o.filled_qty = ax
+    o.status = OrderStatus.Filled if ax >= requested * (1.0 - 1e-9) else OrderStatus.Partial
+    commission = ax * fill_price * params.commission_rate + params.commission_fixed
+    slip = ax * abs(fill_price - ref_price)
+    book.cash[0] -= x * fill_price + commission
+    q1 = q0 + x
+    if abs(q1) <= 1e-12 * abs(q0):
+        q1 = 0.0
+    book.qty[j] = q1
+    _track_fill_nb(j, bar, q0, x, fill_price, commission, book, recs)
+
+    f = recs.fills[book.counts[1]]
+    f.order_id = k
+    f.bar = bar
+    f.asset = j
+    f.qty = x
+    f.price = fill_price
+    f.ref_price = ref_price
+    f.commission = commission
+    f.slippage_cost = slip
+    book.counts[1] += 1
+    recs.traded[bar] += ax * fill_price
+    recs.fees[bar] += commission + slip
+    gross_new = gross_other + abs(q1) * p
+    net_new = net_other + q1 * p
+    return commission + slip, gross_new, net_new
+
+
+@njit(cache=True)
+def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, recs):
+    """Fill the instructions ``(kind, value)`` (one per asset) at ``ref_price``.
+
+    Targets are sized on equity valued at this bar's fill prices (last close where an
+    asset has no price). Orders that reduce a position or go short are filled before
+    orders that buy, so sales fund purchases. An asset without a price here is not
+    tradable: its order is recorded as rejected.
+    """
+    n = book.qty.shape[0]
+    equity = book.cash[0]
+    gross = 0.0
+    net = 0.0
+    for j in range(n):
+        q = book.qty[j]
+        if q != 0.0:
+            v = q * _valuation_price_nb(ref_price[j], book.last_price[j])
+            equity += v
+            gross += abs(v)
+            net += v
+    targets = np.empty(n)
+    for j in range(n):
+        targets[j] = np.nan
+        kj = kind[j]
+        if kj == TargetKind.NoTarget:
+            continue
+        p = ref_price[j]
+        val_p = p if np.isfinite(p) else book.last_price[j]
+        if kj == TargetKind.Qty:
+            tq = value[j]
+        elif not np.isfinite(val_p) or val_p <= 0.0:
+            tq = 0.0 if value[j] == 0.0 else np.nan
+        elif kj == TargetKind.Weight:
+            tq = value[j] * equity / val_p
+        else:
+            tq = value[j] / val_p
+        if not params.fractional and np.isfinite(tq):
+            tq = np.trunc(tq)
+        if np.isfinite(tq) and abs(tq - book.qty[j]) <= 1e-12 * max(abs(tq), 1.0):
+            continue
+        if not np.isfinite(p):
+            # not tradable at this bar: a day order that cannot trade is rejected
+            k = book.counts[0]
+            if k >= recs.orders.shape[0]:
+                raise IndexError("order records full: more orders than instructions")
+            o = recs.orders[k]
+            o.order_id = k
+            o.bar = decision_bar
+            o.fill_bar = bar
+            o.asset = j
+            o.side = 1 if (np.isfinite(tq) and tq > book.qty[j]) else -1
+            o.requested_qty = abs(tq - book.qty[j]) if np.isfinite(tq) else np.nan
+            o.filled_qty = 0.0
+            o.status = OrderStatus.Rejected
+            o.reason = Reason.NotTradable
+            book.counts[0] = k + 1
+            continue
+        targets[j] = tq
+    for phase in range(2):  # 0: sells, 1: buys
+        for j in range(n):
+            tq = targets[j]
+            if not np.isfinite(tq):
+                continue
+            is_sell = tq < book.qty[j]
+            if (phase == 0) != is_sell:
+                continue
+            targets[j] = np.nan  # one order per instruction, whatever rounding leaves
+            cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j], tq,
+                                            equity, gross, net, book, params, recs)
+            equity -= cost
+
+
+@njit(cache=True)
+def mark_nb(bar, close, book, params, recs):
+    """Mark to market at the close of ``bar``, accrue borrow fees and cash interest."""
+    n = book.qty.shape[0]
+    borrow = 0.0
+    gross = 0.0
+    net = 0.0
+    for j in range(n):
+        c = close[j]
+        if np.isfinite(c):
+            book.last_price[j] = c
+        q = book.qty[j]
+        if q != 0.0:
+            v = q * book.last_price[j]
+            gross += abs(v)
+            net += v
+            if q < 0.0 and params.borrow_rate_per_bar > 0.0:
+                fee = -v * params.borrow_rate_per_bar
+                borrow += fee
+                book.tr_fees[j] += fee
+    cash = book.cash[0] - borrow
+    if cash > 0.0 and params.cash_rate_per_bar != 0.0:
+        cash += cash * params.cash_rate_per_bar
+    book.cash[0] = cash
+    recs.cash[bar] = cash
+    recs.equity[bar] = cash + net
+    recs.gross[bar] = gross
+    recs.net[bar] = net
+    recs.borrow[bar] = borrow
+    if recs.positions.shape[0] > 0:
+        recs.positions[bar, :] = book.qty
+
+
+@njit(cache=True)
+def step_nb(bar, decision_bar, fill_price, close, volume, kind, value, book, params, recs):
+    """Advance the book by one bar: fill pending instructions, then mark at the close."""
+    execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
+    mark_nb(bar, close, book, params, recs)
+
+
+@njit(cache=True)
+def close_open_trades_nb(bar, book, recs):
+    """Record every still-open position as an open trade marked at the last price."""
+    n = book.qty.shape[0]
+    for j in range(n):
+        if book.tr_side[j] != 0 and book.qty[j] != 0.0:
+            _write_trade_nb(j, bar, book.last_price[j], True, book, recs)
