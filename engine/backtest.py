@@ -201,9 +201,11 @@ def run_backtest(
         flags = [_bool_matrix(getattr(plan, k), panel, k)
                  for k in ("long_entry", "long_exit", "short_entry", "short_exit")]
         le, lx, se, sx = flags
-        # an entry and an exit of the same side on one bar cancel out
+        # conflicting flags on one bar are ignored: first an entry and an exit of the same
+        # side, then a long and a short entry (the same rule as vectorbt's defaults)
         le, lx = le & ~lx, lx & ~le
         se, sx = se & ~sx, sx & ~se
+        le, se = le & ~se, se & ~le
         if plan.size_type not in _SIZE_KINDS:
             raise ConfigError(f"size_type must be one of {sorted(_SIZE_KINDS)}, "
                               f"got {plan.size_type!r}")

@@ -48,9 +48,9 @@ def decide_signals_nb(qty, long_entry, long_exit, short_entry, short_exit, size,
                       kind, value):
     """Turn one bar's entry/exit flags into instructions, against the position held.
 
-    Flat: an entry opens ``size`` (both entries at once cancel out). Long: a short entry
-    reverses to a short of ``size``, else a long exit closes. Short: mirror image. An entry
-    and an exit of the same side on the same bar cancel out (callers pre-resolve them).
+    Flat: an entry opens ``size``. Long: a short entry reverses to a short of ``size``,
+    else a long exit closes. Short: mirror image. Conflicting flags on one bar (entry and
+    exit of a side, or long and short entries) are removed by the caller beforehand.
     """
     n = qty.shape[0]
     for j in range(n):

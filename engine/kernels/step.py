@@ -207,8 +207,7 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     """Fill the instructions ``(kind, value)`` (one per asset) at ``ref_price``.
 
     Targets are sized on equity valued at this bar's fill prices (last close where an
-    asset has no price). Orders that reduce a position or go short are filled before
-    orders that buy, so sales fund purchases. An asset without a price here is not
+    asset has no price). Sales are filled before purchases, so they fund them. An asset without a price here is not
     tradable: its order is recorded as rejected.
     """
     n = book.qty.shape[0]
@@ -260,18 +259,24 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             book.counts[0] = k + 1
             continue
         targets[j] = tq
-    for phase in range(2):  # 0: sells, 1: buys
-        for j in range(n):
-            tq = targets[j]
-            if not np.isfinite(tq):
-                continue
-            is_sell = tq < book.qty[j]
-            if (phase == 0) != is_sell:
-                continue
-            targets[j] = np.nan  # one order per instruction, whatever rounding leaves
-            cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j], tq,
-                                            equity, gross, net, book, params, recs)
-            equity -= cost
+    # Sells before buys: orders run in ascending order of their value (largest sale first,
+    # smallest purchase first), so a cash shortfall trims the largest purchase, never an
+    # arbitrary column.
+    order_value = np.empty(n)
+    m = 0
+    idx = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        if np.isfinite(targets[j]):
+            idx[m] = j
+            # rounded so that equal-sized orders tie exactly and keep asset order
+            order_value[m] = np.round((targets[j] - book.qty[j]) * ref_price[j], 4)
+            m += 1
+    seq = np.argsort(order_value[:m], kind="mergesort")
+    for s in range(m):
+        j = idx[seq[s]]
+        cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j], targets[j],
+                                        equity, gross, net, book, params, recs)
+        equity -= cost
 
 
 @njit(cache=True)
