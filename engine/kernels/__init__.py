@@ -3,6 +3,14 @@
 Nothing in this package may import polars, pandas, torch or pydantic (a test checks).
 """
 
+from engine.kernels._cache import configure_kernel_cache
+
+# must run before the kernel modules below are imported (numba picks the cache
+# locator when a function is decorated)
+CACHE_DIR = configure_kernel_cache()
+
+# ruff: noqa: E402
+
 from engine.kernels.enums import (
     FILL_MODE_NAMES,
     REASON_NAMES,
