@@ -76,6 +76,22 @@ def to_panel(bars: pl.DataFrame | Panel, periods_per_year: float | None = None) 
     return panel
 
 
+def sim_params(costs: Costs, periods_per_year: float, *, max_gross_leverage: float = 1.0,
+               max_net_leverage: float = 1.0, fractional: bool = True) -> SimParams:
+    """The kernels' scalar settings for these costs and limits (shared with the RL env)."""
+    return SimParams(
+        commission_rate=costs.commission_bps / 1e4,
+        commission_fixed=float(costs.commission_fixed),
+        impact_rate=costs.price_impact_bps / 1e4,
+        borrow_rate_per_bar=costs.borrow_fee_bps / 1e4 / periods_per_year,
+        cash_rate_per_bar=costs.cash_rate / periods_per_year,
+        participation_cap=np.nan if costs.participation_cap is None else costs.participation_cap,
+        max_gross=float(max_gross_leverage),
+        max_net=float(max_net_leverage),
+        fractional=bool(fractional),
+    )
+
+
 def _resolve_strategy(strategy: str | Strategy) -> Strategy:
     if isinstance(strategy, str):
         if strategy == "weights":
@@ -174,17 +190,8 @@ def run_backtest(
         strategy_name = strat.name
 
     ppy = panel.periods_per_year
-    params = SimParams(
-        commission_rate=costs.commission_bps / 1e4,
-        commission_fixed=float(costs.commission_fixed),
-        impact_rate=costs.price_impact_bps / 1e4,
-        borrow_rate_per_bar=costs.borrow_fee_bps / 1e4 / ppy,
-        cash_rate_per_bar=costs.cash_rate / ppy,
-        participation_cap=np.nan if costs.participation_cap is None else costs.participation_cap,
-        max_gross=float(max_gross_leverage),
-        max_net=float(max_net_leverage),
-        fractional=bool(fractional),
-    )
+    params = sim_params(costs, ppy, max_gross_leverage=max_gross_leverage,
+                        max_net_leverage=max_net_leverage, fractional=fractional)
     fill_mode = FILL_MODE_NAMES[fill]
     book = new_book(panel.n_assets, float(capital))
     volume = panel.volume
