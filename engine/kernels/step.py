@@ -207,7 +207,7 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     """Fill the instructions ``(kind, value)`` (one per asset) at ``ref_price``.
 
     Targets are sized on equity valued at this bar's fill prices (last close where an
-    asset has no price). Sales are filled before purchases, so they fund them. An asset without a price here is not
+    asset has no price). Reductions are filled before orders that add exposure. An asset without a price here is not
     tradable: its order is recorded as rejected.
     """
     n = book.qty.shape[0]
@@ -259,24 +259,34 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             book.counts[0] = k + 1
             continue
         targets[j] = tq
-    # Sells before buys: orders run in ascending order of their value (largest sale first,
-    # smallest purchase first), so a cash shortfall trims the largest purchase, never an
-    # arbitrary column.
-    order_value = np.empty(n)
-    m = 0
-    idx = np.empty(n, dtype=np.int64)
-    for j in range(n):
-        if np.isfinite(targets[j]):
+    # Sequencing: first every order that only reduces a position (a sale of a long, a cover
+    # of a short), so the exposure and cash they free are there for the rest; then the
+    # orders that open, extend or flip a position. Within each group orders run in
+    # ascending order of value (largest sale first, smallest purchase first), so a cash
+    # shortfall trims the largest purchase, never an arbitrary column.
+    for group in range(2):  # 0: pure reductions, 1: opening / extending / flipping
+        order_value = np.empty(n)
+        idx = np.empty(n, dtype=np.int64)
+        m = 0
+        for j in range(n):
+            tq = targets[j]
+            if not np.isfinite(tq):
+                continue
+            q = book.qty[j]
+            reduces = (q > 0.0 and 0.0 <= tq < q) or (q < 0.0 and q < tq <= 0.0)
+            if reduces != (group == 0):
+                continue
             idx[m] = j
             # rounded so that equal-sized orders tie exactly and keep asset order
-            order_value[m] = np.round((targets[j] - book.qty[j]) * ref_price[j], 4)
+            order_value[m] = np.round((tq - q) * ref_price[j], 4)
             m += 1
-    seq = np.argsort(order_value[:m], kind="mergesort")
-    for s in range(m):
-        j = idx[seq[s]]
-        cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j], targets[j],
-                                        equity, gross, net, book, params, recs)
-        equity -= cost
+        seq = np.argsort(order_value[:m], kind="mergesort")
+        for s in range(m):
+            j = idx[seq[s]]
+            cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j],
+                                            targets[j], equity, gross, net, book, params, recs)
+            targets[j] = np.nan
+            equity -= cost
 
 
 @njit(cache=True)

@@ -77,8 +77,13 @@ def reference_backtest(open_, close, volume, instructions, *, fill_mode, capital
                                    status="rejected", reason="not_tradable"))
                 continue
             targets[j] = tq
-        # by order value: largest sale first ... smallest purchase first (stable on ties)
-        sequence = sorted(targets, key=lambda j: round((targets[j] - qty[j]) * ref[j], 4))
+        # reductions first, then orders that open/extend/flip; each group by order value
+        def reduces(j):
+            q, tq = qty[j], targets[j]
+            return (q > 0 and 0 <= tq < q) or (q < 0 and q < tq <= 0)
+
+        sequence = sorted(targets, key=lambda j: (0 if reduces(j) else 1,
+                                                  round((targets[j] - qty[j]) * ref[j], 4)))
         eq_now = equity
         for j in sequence:
             tq, q0, p = targets[j], qty[j], ref[j]

@@ -1,0 +1,34 @@
+"""Analysts by registry name: the only way a scenario picks one (never an import path)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysts._config import ConfiguredAnalyst, did_you_mean
+from analysts._file import FileAnalyst
+from analysts._price import MomentumAnalyst, NaiveAnalyst
+from engine.errors import ConfigError
+
+REGISTRY: dict[str, type[ConfiguredAnalyst]] = {
+    cls.name: cls for cls in (NaiveAnalyst, MomentumAnalyst, FileAnalyst)
+}
+
+
+def available() -> list[str]:
+    """Registered analyst names, sorted."""
+    return sorted(REGISTRY)
+
+
+def get_analyst(name: str, **config: Any) -> ConfiguredAnalyst:
+    """Build the analyst registered as ``name`` from config values.
+
+    Unknown names and invalid config values raise :class:`~engine.errors.ConfigError`
+    naming the analyst, the key and the valid choices.
+    """
+    cls = REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ConfigError(
+            f"unknown analyst {name!r}{did_you_mean(str(name), REGISTRY)}; valid analysts: "
+            f"{', '.join(available())}"
+        )
+    return cls(**config)

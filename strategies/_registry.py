@@ -1,0 +1,43 @@
+"""Strategies by registry name: the only way a scenario picks one (never an import path)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import ConfigError
+from strategies._allocation import BuyAndHoldStrategy, EqualWeightStrategy, WeightsStrategy
+from strategies._base import ConfiguredStrategy, did_you_mean
+from strategies._threshold import NuancedStrategy, SimpleStrategy
+from strategies._topk import TopKLongShortStrategy
+
+REGISTRY: dict[str, type[ConfiguredStrategy]] = {
+    cls.name: cls
+    for cls in (
+        SimpleStrategy,
+        NuancedStrategy,
+        TopKLongShortStrategy,
+        WeightsStrategy,
+        BuyAndHoldStrategy,
+        EqualWeightStrategy,
+    )
+}
+
+
+def available() -> list[str]:
+    """Registered strategy names, sorted."""
+    return sorted(REGISTRY)
+
+
+def get_strategy(name: str, **config: Any) -> ConfiguredStrategy:
+    """Build the strategy registered as ``name`` from config values.
+
+    Unknown names and invalid config values raise :class:`~engine.errors.ConfigError`
+    naming the strategy, the key and the valid choices.
+    """
+    cls = REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ConfigError(
+            f"unknown strategy {name!r}{did_you_mean(str(name), REGISTRY)}; valid strategies: "
+            f"{', '.join(available())}"
+        )
+    return cls(**config)
