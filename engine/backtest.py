@@ -60,9 +60,9 @@ def to_panel(bars: pl.DataFrame | Panel, periods_per_year: float | None = None) 
     if isinstance(bars, Panel):
         panel = bars
     elif isinstance(bars, pl.DataFrame):
-        from engine.data import align_bars, validate_bars
+        from engine.data import align_bars
 
-        panel = align_bars(validate_bars(bars, source="bars"))
+        panel = align_bars(bars)  # validates first
     else:
         raise DataError(
             f"bars must be a polars DataFrame (ts, asset, close, ...) or a Panel, got "

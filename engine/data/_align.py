@@ -1,8 +1,9 @@
 """Long bars -> dense :class:`~engine.panel.Panel` on the union calendar.
 
 The panel is built with one numpy scatter per column: bars are sorted by (ts, asset), so a
-row's bar index is a running count of timestamp changes and its asset index a dense rank;
-no pivot, join or Python loop is needed (500 assets x 8,313 bars take ~0.1 s).
+row's bar index is a running count of timestamp changes and its asset index its position
+among the sorted asset names; no pivot, join or Python loop is needed (500 assets x 8,313
+bars, validation included, take about half a second on one core).
 """
 
 from __future__ import annotations
@@ -33,17 +34,19 @@ def align_bars(bars: pl.DataFrame, *, periods_per_year: float | None = None) -> 
     new_bar = np.empty(ts_ns.shape[0], dtype=bool)
     new_bar[0] = True
     np.not_equal(ts_ns[1:], ts_ns[:-1], out=new_bar[1:])
-    bar_index = np.cumsum(new_bar) - 1
+    bar_index = np.cumsum(new_bar, dtype=np.intp) - 1
     calendar = ts_ns[new_bar]
 
-    asset_rank = bars.select(pl.col("asset").rank("dense").cast(pl.Int64) - 1).to_series()
-    asset_index = asset_rank.to_numpy()
-    assets = tuple(bars["asset"].unique().sort().to_list())
+    assets = tuple(bars.select(pl.col("asset").unique().sort()).to_series().to_list())
+    # An Enum over the sorted names turns each string into its sorted position in one pass.
+    codes = bars.select(pl.col("asset").cast(pl.Enum(assets)).to_physical()).to_series()
+    asset_index = codes.to_numpy().astype(np.intp)
     shape = (calendar.shape[0], len(assets))
+    flat_index = bar_index * len(assets) + asset_index
 
     def scatter(column: str) -> np.ndarray:
         matrix = np.full(shape, np.nan)
-        matrix[bar_index, asset_index] = bars[column].to_numpy()
+        matrix.reshape(-1)[flat_index] = bars[column].to_numpy()
         return matrix
 
     close = scatter("close")

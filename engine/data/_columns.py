@@ -106,6 +106,12 @@ def normalise_columns(
 
     out = df.select([pl.col(src).alias(dst) for src, dst in mapping.items()])
     has_ohlc = any(c in out.columns for c in ("open", "high", "low"))
+    if has_ohlc and "close" not in out.columns:
+        raise DataError(
+            f"{source}: has open/high/low and an adjusted close but no raw close; using the "
+            f"adjusted close with raw open/high/low would mix two price scales. Fix: add the "
+            f"raw 'close' column, or drop open/high/low to load the adjusted close alone."
+        )
     if "adj_close" in out.columns and not has_ohlc:
         out = out.drop("close", strict=False).rename({"adj_close": "close"})
 
@@ -171,8 +177,10 @@ def parse_ts(series: pl.Series, *, source: str, locate: Locate = row_locator) ->
 
 def _parse_day_month(text: pl.Series, *, source: str, locate: Locate) -> pl.Series:
     first = text.drop_nulls()[0]
-    sep = _AMBIGUOUS_DATE.match(first).group(2)  # type: ignore[union-attr]
-    rest = first[_AMBIGUOUS_DATE.match(first).end(4) :]  # type: ignore[union-attr]
+    match = _AMBIGUOUS_DATE.match(first)
+    if match is None:  # the caller only sends text whose first value matches
+        raise DataError(f"{source}: cannot read timestamp {first!r}. Fix: use ISO dates.")
+    sep, rest = match.group(2), first[match.end(4) :]
     time_fmt = ""
     if rest:
         time_fmt = rest[0] + ("%H:%M:%S" if rest.count(":") == 2 else "%H:%M")

@@ -49,7 +49,8 @@ def load_bars(
 ) -> pl.DataFrame:
     """Load validated long bars (``ts, asset, close`` + optional OHLCV) from ``source``.
 
-    ``source`` is a bundled dataset name (see ``list_datasets()``), a directory of
+    ``source`` is a bundled dataset name (see ``list_datasets()``; a bundled name wins over
+    a same-named path in the working directory, write ``./name`` for the path), a directory of
     per-symbol CSV/parquet files (the asset is the file stem, e.g. ``SPY.csv`` -> ``SPY``,
     unless the file has its own asset/symbol/ticker column), or one CSV/parquet file (long
     with an asset column, or single-asset named by its stem). Vendor column spellings are
@@ -132,7 +133,8 @@ def _load_files(files: list[Path], source: str, *, skip_bad_files: bool) -> pl.D
         except DataError as exc:
             if not skip_bad_files:
                 raise
-            warnings.warn(f"skipping {path}: {exc}", DataWarning, stacklevel=3)
+            # stacklevel: warn <- _load_files <- _load_directory <- load_bars <- the caller
+            warnings.warn(f"skipping {path}: {exc}", DataWarning, stacklevel=4)
             continue
         index = len(kept)
         code = (pl.lit(index << _FILE_SHIFT, pl.Int64) + pl.col(_ROW)).alias(_ROW)
@@ -222,7 +224,7 @@ def _common_columns(
         f"{source}: dropping column(s) {preview(sorted(dropped))} because not every file has "
         f"them ({detail}). Fix: give every file the same columns to keep them.",
         DataWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
     return [f.drop([c for c in dropped if c in f.columns]) for f in frames]
 

@@ -1,0 +1,34 @@
+"""Bars in, panels out: Alfred's data layer (polars at the boundary, numpy for the kernels).
+
+- :func:`load_bars` reads a bundled dataset, a directory of per-symbol files or one file,
+  normalises vendor column names and validates the result (:func:`validate_bars`).
+- :func:`align_bars` lays long bars on the union calendar as a dense
+  :class:`~engine.panel.Panel` (NaN where an asset has no bar, never forward-filled).
+- :func:`resample_bars` rolls bars up (weekly, monthly, quarterly, daily from intraday)
+  stamped at the last bar of each bucket, so no look-ahead.
+- :func:`infer_periods_per_year` is the annualisation rule used everywhere.
+- :func:`signals_to_matrix` places long signals on a panel's calendar, as-of.
+- :func:`list_datasets`, :func:`dataset_info`, :func:`load_benchmark` describe the bundled
+  data shipped in ``alfred_data`` (see its PROVENANCE.md).
+"""
+
+from ._align import align_bars
+from ._bundled import dataset_info, list_datasets
+from ._calendar import infer_periods_per_year
+from ._load import DataWarning, load_bars, load_benchmark
+from ._resample import resample_bars
+from ._signals import signals_to_matrix
+from ._validate import validate_bars
+
+__all__ = [
+    "DataWarning",
+    "align_bars",
+    "dataset_info",
+    "infer_periods_per_year",
+    "list_datasets",
+    "load_bars",
+    "load_benchmark",
+    "resample_bars",
+    "signals_to_matrix",
+    "validate_bars",
+]
