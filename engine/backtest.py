@@ -57,12 +57,15 @@ class TargetWeights:
 
 def to_panel(bars: pl.DataFrame | Panel, periods_per_year: float | None = None) -> Panel:
     """Validate and align a long bars frame (a Panel passes through)."""
-    if isinstance(bars, Panel):
-        panel = bars
-    elif isinstance(bars, pl.DataFrame):
+    if isinstance(bars, pl.DataFrame):
         from engine.data import align_bars
 
-        panel = align_bars(bars)  # validates first
+        if periods_per_year is not None and not (math.isfinite(periods_per_year)
+                                                 and periods_per_year > 0):
+            raise ConfigError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+        return align_bars(bars, periods_per_year=periods_per_year)  # validates first
+    if isinstance(bars, Panel):
+        panel = bars
     else:
         raise DataError(
             f"bars must be a polars DataFrame (ts, asset, close, ...) or a Panel, got "

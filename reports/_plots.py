@@ -1,0 +1,202 @@
+"""PNG charts of a run: equity vs benchmark, drawdown, monthly returns, rolling Sharpe.
+
+Figures are built on matplotlib's object API with the Agg canvas attached explicitly, never
+through pyplot: that leaves the user's backend alone (a notebook keeps its inline
+backend), holds no global figure registry, and works on a headless machine. They are drawn
+under matplotlib's default style: quantstats restyles the global rcParams when imported,
+and our charts should not change look depending on what was imported first.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from matplotlib import style
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from engine.errors import ConfigError
+from reports._inputs import align_benchmark, returns_with_ts
+from reports._stats import wealth_and_drawdown
+
+PLOT_NAMES = ("equity", "drawdown", "monthly_returns", "rolling_sharpe")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def plot_style():
+    """Context in which our figures are built and saved (rcParams are read at both)."""
+    return style.context("default")
+
+
+def _figure(width: float = 10.0, height: float = 4.5) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _dates(ts_ns: np.ndarray) -> np.ndarray:
+    return ts_ns.view("datetime64[ns]")
+
+
+def _benchmark_on_strategy_bars(ts_ns: np.ndarray, benchmark) -> np.ndarray:
+    """Benchmark return per strategy bar; 0 on bars the benchmark lacks (it held still)."""
+    b_full = np.zeros(ts_ns.size)
+    r_idx = np.arange(ts_ns.size, dtype=np.float64)
+    paired_idx, paired_b = align_benchmark(r_idx, ts_ns, benchmark)
+    b_full[paired_idx.astype(np.int64)] = paired_b
+    return b_full
+
+
+def equity_figure(r: np.ndarray, ts_ns: np.ndarray, benchmark=None, *,
+                  title: str = "Strategy", benchmark_label: str = "Benchmark") -> Figure:
+    fig = _figure()
+    ax = fig.add_subplot()
+    dates = _dates(ts_ns)
+    wealth, _ = wealth_and_drawdown(r)
+    ax.plot(dates, wealth, color="#1f5fa8", lw=1.4, label=title)
+    if benchmark is not None:
+        bench_wealth, _ = wealth_and_drawdown(_benchmark_on_strategy_bars(ts_ns, benchmark))
+        ax.plot(dates, bench_wealth, color="#888888", lw=1.1, label=benchmark_label)
+    ax.axhline(1.0, color="black", lw=0.6, ls=":")
+    ax.set_title(f"{title}: growth of 1 (after costs)")
+    ax.set_ylabel("wealth")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    return fig
+
+
+def drawdown_figure(r: np.ndarray, ts_ns: np.ndarray, *, title: str = "Strategy") -> Figure:
+    fig = _figure(10.0, 3.5)
+    ax = fig.add_subplot()
+    _, dd = wealth_and_drawdown(r)
+    ax.fill_between(_dates(ts_ns), dd * 100.0, 0.0, color="#c0392b", alpha=0.35, lw=0)
+    ax.plot(_dates(ts_ns), dd * 100.0, color="#c0392b", lw=0.8)
+    ax.set_title(f"{title}: drawdown (max {dd.min():.1%})")
+    ax.set_ylabel("% below peak")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def monthly_returns_table(r: np.ndarray, ts_ns: np.ndarray) -> pl.DataFrame:
+    """Compounded return per calendar month: columns year, month, return."""
+    frame = pl.DataFrame({"ts": pl.Series(_dates(ts_ns)), "r": r})
+    return (frame.group_by(pl.col("ts").dt.year().alias("year"),
+                           pl.col("ts").dt.month().alias("month"))
+            .agg(((pl.col("r") + 1.0).product() - 1.0).alias("return"))
+            .sort("year", "month"))
+
+
+def monthly_heatmap_figure(r: np.ndarray, ts_ns: np.ndarray, *,
+                           title: str = "Strategy") -> Figure:
+    table = monthly_returns_table(r, ts_ns)
+    years = sorted(set(table["year"].to_list()))
+    grid = np.full((len(years), 12), np.nan)
+    for year, month, ret in table.iter_rows():
+        grid[years.index(year), month - 1] = ret
+    fig = _figure(10.0, max(2.5, 0.38 * len(years) + 1.4))
+    ax = fig.add_subplot()
+    limit = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 0.0
+    limit = limit if limit > 0 else 0.01
+    image = ax.imshow(grid * 100.0, cmap="RdYlGn", vmin=-limit * 100.0, vmax=limit * 100.0,
+                      aspect="auto")
+    ax.set_xticks(range(12), _MONTHS)
+    ax.set_yticks(range(len(years)), [str(y) for y in years])
+    if len(years) <= 40:  # labels stay legible up to a few decades
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                dark = abs(value) > 0.6 * limit  # the colour map's ends are dark
+                ax.text(j, i, f"{value * 100:.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
+    fig.colorbar(image, ax=ax, label="monthly return, %")
+    ax.set_title(f"{title}: monthly returns (%)")
+    return fig
+
+
+def rolling_window(n_bars: int, periods_per_year: float) -> int:
+    """Half a year of bars, shortened for short runs so the chart is never empty."""
+    window = max(2, round(periods_per_year / 2.0))
+    if n_bars < 2 * window:
+        window = max(2, n_bars // 3)
+    return window
+
+
+def rolling_sharpe(r: np.ndarray, window: int, periods_per_year: float) -> np.ndarray:
+    """Annualised Sharpe (ddof=1) of each trailing window; NaN before the first full one."""
+    out = np.full(r.size, np.nan)
+    if r.size < window:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(r, window)
+    mean, std = windows.mean(axis=1), windows.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[window - 1:] = np.where(std > 0, mean / std, np.nan) * math.sqrt(periods_per_year)
+    return out
+
+
+def rolling_sharpe_figure(r: np.ndarray, ts_ns: np.ndarray, periods_per_year: float, *,
+                          title: str = "Strategy") -> Figure:
+    window = rolling_window(r.size, periods_per_year)
+    fig = _figure(10.0, 3.5)
+    ax = fig.add_subplot()
+    ax.plot(_dates(ts_ns), rolling_sharpe(r, window, periods_per_year), color="#1f5fa8", lw=1)
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_title(f"{title}: rolling Sharpe ({window} bars, annualised)")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def resolve_periods_per_year(ts_ns: np.ndarray, periods_per_year: float | None) -> float:
+    if periods_per_year is not None:
+        if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+            raise ConfigError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+        return float(periods_per_year)
+    from engine.data import infer_periods_per_year
+
+    return float(infer_periods_per_year(_dates(ts_ns)))
+
+
+def write_plots(directory: str | Path, returns, *, benchmark=None,
+                periods_per_year: float | None = None, title: str = "Strategy",
+                benchmark_label: str = "Benchmark") -> list[Path]:
+    """Write ``equity.png``, ``drawdown.png``, ``monthly_returns.png`` and
+    ``rolling_sharpe.png`` into ``directory`` (created if missing); returns their paths.
+
+    ``returns`` is a frame with ``ts`` and ``return`` (``BacktestResult.returns``);
+    ``periods_per_year`` defaults to the one inferred from the timestamps.
+    """
+    r, ts_ns = returns_with_ts(returns)
+    if ts_ns is None:
+        raise ConfigError("plots need timestamps: pass a frame with ts and return columns")
+    if r.size == 0:
+        raise ConfigError("no returns to plot")
+    ppy = resolve_periods_per_year(ts_ns, periods_per_year)
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    builders = {
+        "equity": lambda: equity_figure(r, ts_ns, benchmark, title=title,
+                                        benchmark_label=benchmark_label),
+        "drawdown": lambda: drawdown_figure(r, ts_ns, title=title),
+        "monthly_returns": lambda: monthly_heatmap_figure(r, ts_ns, title=title),
+        "rolling_sharpe": lambda: rolling_sharpe_figure(r, ts_ns, ppy, title=title),
+    }
+    paths = []
+    for name in PLOT_NAMES:
+        path = target / f"{name}.png"
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with plot_style():
+                builders[name]().savefig(tmp, format="png")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        paths.append(path)
+    return paths
