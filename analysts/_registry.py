@@ -6,11 +6,14 @@ from typing import Any
 
 from analysts._config import ConfiguredAnalyst, did_you_mean
 from analysts._file import FileAnalyst
+from analysts._lstm import LSTMAnalyst
+from analysts._magnitude import MagnitudeAnalyst
 from analysts._price import MomentumAnalyst, NaiveAnalyst
 from engine.errors import ConfigError
 
 REGISTRY: dict[str, type[ConfiguredAnalyst]] = {
-    cls.name: cls for cls in (NaiveAnalyst, MomentumAnalyst, FileAnalyst)
+    cls.name: cls
+    for cls in (NaiveAnalyst, MomentumAnalyst, FileAnalyst, LSTMAnalyst, MagnitudeAnalyst)
 }
 
 

@@ -43,6 +43,13 @@ _EXPECTED = {
 
 def yaml_to_config_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     """Malformed YAML: say where (line/column, 1-based) and what the parser expected."""
+    if isinstance(exc, yaml.constructor.ConstructorError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return ConfigError(
+            f"{source}: line {mark.line + 1}, column {mark.column + 1}: {exc.problem}. "
+            "Scenarios are data, never code: YAML tags such as !!python/... are refused; "
+            "write plain values and pick components by registry name."
+        )
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         what = " ".join(part for part in (exc.context, exc.problem) if part)
@@ -145,10 +152,9 @@ def _clean_loc(loc: tuple, raw: Any, kind: str) -> tuple:
     out: list = []
     current = raw
     for i, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
-            out.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
             out.append(part)
             current = current[part]
         elif kind == "missing" and i == len(loc) - 1:

@@ -91,10 +91,15 @@ def make_fingerprint(
     bars: pl.DataFrame,
     signals: pl.DataFrame | None,
     seed: int,
+    benchmark: pl.DataFrame | None = None,
     data_source: str,
     started_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The ``fingerprint.json`` content of one run."""
+    """The ``fingerprint.json`` content of one run.
+
+    ``bars`` is every bar the run read (warm-up history included, since analysts see it),
+    ``signals`` the merged analyst output and ``benchmark`` the benchmark returns.
+    """
     started_at = started_at or datetime.now(UTC)
     return {
         "data": {
@@ -104,6 +109,7 @@ def make_fingerprint(
             "columns": bars.columns,
         },
         "signals_sha256": None if signals is None else frame_sha256(signals),
+        "benchmark_sha256": None if benchmark is None else frame_sha256(benchmark),
         "code": git_state(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -135,7 +135,7 @@ class AnalystSpec(_Strict):
 
 
 class StrategySpec(_Strict):
-    """A strategy from ``strategies.REGISTRY``; ``label`` names its run when several are compared."""
+    """A strategy from ``strategies.REGISTRY``; ``label`` names its run among several."""
 
     name: str
     label: str | None = None
@@ -211,8 +211,10 @@ class Scenario(_Strict):
     report: ReportOptions = Field(default_factory=ReportOptions)
     output: OutputSpec = Field(default_factory=OutputSpec)
 
-    # Folder of the scenario file, for resolving relative input paths (None = cwd).
+    # Folder of the scenario file, for resolving relative input paths (None = cwd), and
+    # the file's name for error messages.
     _base_dir: Path | None = PrivateAttr(default=None)
+    _source: str = PrivateAttr(default="<scenario>")
 
     @field_validator("name")
     @classmethod
@@ -282,13 +284,22 @@ class Scenario(_Strict):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
 
-    def with_base_dir(self, base_dir: Path | None) -> Scenario:
+    @property
+    def source(self) -> str:
+        """Where the scenario came from (its file path), for error messages."""
+        return self._source
+
+    def located(self, base_dir: Path | None, source: str | None = None) -> Scenario:
+        """A copy that resolves relative input paths against ``base_dir``."""
         clone = self.model_copy()
         clone._base_dir = None if base_dir is None else Path(base_dir).resolve()
+        clone._source = source if source is not None else self._source
         return clone
 
 
-def parse_scenario(text: str, *, source: str = "<string>", base_dir: Path | None = None) -> Scenario:
+def parse_scenario(
+    text: str, *, source: str = "<string>", base_dir: Path | None = None
+) -> Scenario:
     """Validate scenario YAML text; errors name ``source``, the key path and its line."""
     try:
         raw = yaml.safe_load(text)
@@ -310,7 +321,7 @@ def parse_scenario(text: str, *, source: str = "<string>", base_dir: Path | None
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         raise pydantic_to_config_error(exc, raw, text, source, Scenario) from None
-    return scenario.with_base_dir(base_dir)
+    return scenario.located(base_dir, source)
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -1,0 +1,183 @@
+"""Numba kernels of the RL environment: one call per env step.
+
+``env_step_nb`` maps the action to target weights, advances the book with the engine's
+own ``step_nb`` (so fills, costs and limits are exactly those of ``run_backtest``),
+computes the reward and builds the next observation. Crossing from Python into numba
+costs microseconds, so a step makes exactly one such crossing; scalar settings travel in
+one float64 array and the episode's running state in another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from engine.kernels import Book, Records, SimParams, TargetKind, step_nb
+
+# settings[...] slots
+S_LONG_ONLY, S_MAX_GROSS, S_MAX_NET, S_THRESHOLD = 0, 1, 2, 3
+S_REWARD_KIND, S_REWARD_SCALE, S_DD_PENALTY, S_TO_PENALTY, S_ETA, S_OBS_CLIP = 4, 5, 6, 7, 8, 9
+N_SETTINGS = 10
+# state[...] slots
+X_EQUITY, X_PEAK, X_DRAWDOWN, X_SHARPE_A, X_SHARPE_B = 0, 1, 2, 3, 4
+N_STATE = 5
+# reward kinds and step status codes
+REWARD_LOG, REWARD_DSR = 0, 1
+STATUS_OK, STATUS_NAN_ACTION, STATUS_BANKRUPT = 0, 1, 2
+
+
+@njit(cache=True)
+def map_action_nb(action, tradable, current, long_only, max_gross, max_net, threshold, out):
+    """Target weights for ``action``; NaN = no instruction (hold).
+
+    Actions are clipped to [-1, 1] (the action space), made long-only as ``(a + 1) / 2``
+    when asked, then scaled down -- never up -- so gross exposure <= ``max_gross`` and
+    |net| <= ``max_net`` (the side in excess is shrunk). Assets without a price at the
+    decision bar get no instruction, nor do weights within ``threshold`` of the current
+    weight. Returns False when the action holds a NaN (nothing is written then).
+    """
+    n = action.shape[0]
+    for j in range(n):
+        if not np.isfinite(action[j]):
+            return False
+    gross = 0.0
+    for j in range(n):
+        a = min(1.0, max(-1.0, float(action[j])))
+        w = 0.5 * (a + 1.0) if long_only else a
+        if not tradable[j]:
+            w = 0.0
+        out[j] = w
+        gross += abs(w)
+    if gross > max_gross:
+        f = max_gross / gross
+        for j in range(n):
+            out[j] *= f
+    pos = 0.0
+    neg = 0.0
+    for j in range(n):
+        if out[j] > 0.0:
+            pos += out[j]
+        else:
+            neg -= out[j]
+    if pos - neg > max_net:
+        f = (max_net + neg) / pos
+        for j in range(n):
+            if out[j] > 0.0:
+                out[j] *= f
+    elif neg - pos > max_net:
+        f = (max_net + pos) / neg
+        for j in range(n):
+            if out[j] < 0.0:
+                out[j] *= f
+    for j in range(n):
+        if not tradable[j] or abs(out[j] - current[j]) < threshold:
+            out[j] = np.nan
+    return True
+
+
+@njit(cache=True)
+def observe_nb(t, features, book, state, obs_clip):
+    """Observation at the close of bar ``t`` (float32, clipped to ``obs_clip``)."""
+    row = features[t]
+    m = row.shape[0]
+    n = book.qty.shape[0]
+    obs = np.empty(m + n + 2, dtype=np.float32)
+    obs[:m] = row
+    equity = state[X_EQUITY]
+    for j in range(n):
+        w = 0.0
+        q = book.qty[j]
+        if q != 0.0 and equity > 0.0:
+            w = q * book.last_price[j] / equity
+        obs[m + j] = min(obs_clip, max(-obs_clip, w))
+    cash = book.cash[0] / equity if equity > 0.0 else 0.0
+    obs[m + n] = min(obs_clip, max(-obs_clip, cash))
+    obs[m + n + 1] = max(-obs_clip, -state[X_DRAWDOWN])
+    return obs
+
+
+@njit(cache=True)
+def reset_nb(t, close, volume, features, book, params, recs, state, obs_clip):
+    """Start an episode flat at the close of bar ``t`` (what run_backtest does at bar 0)."""
+    n = close.shape[1]
+    recs.traded[t] = 0.0  # per-bar sums the engine adds to; bars recur across episodes
+    recs.fees[t] = 0.0
+    step_nb(t, -1, close[t], close[t], volume[t], np.zeros(n, dtype=np.int64), np.zeros(n),
+            book, params, recs)
+    equity = recs.equity[t]
+    state[X_EQUITY] = equity
+    state[X_PEAK] = equity
+    state[X_DRAWDOWN] = 0.0
+    state[X_SHARPE_A] = 0.0
+    state[X_SHARPE_B] = 0.0
+    return observe_nb(t, features, book, state, obs_clip)
+
+
+@njit(cache=True)
+def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
+    """Decide at the close of ``t``, fill at ``t + 1``.
+
+    ``arrays`` = (settings, state, fill_price, close, volume, features, weights_log); the
+    book, records and params come as plain tuples of their fields (numba types a plain
+    tuple in C but a NamedTuple in Python, several microseconds per call) and are rebuilt
+    here. The target weights sent are written to ``weights_log`` (NaN = no instruction).
+    Orders and fills are kept for this step only. Returns (obs, reward, status, equity,
+    drawdown, turnover).
+    """
+    settings, state, fill_price, close, volume, features, weights_log = arrays
+    book = Book(*book_fields)
+    recs = Records(*recs_fields)
+    params = SimParams(*params_fields)
+    book.counts[:] = 0
+    n = close.shape[1]
+    equity0 = state[X_EQUITY]
+    tradable = np.empty(n, dtype=np.bool_)
+    current = np.empty(n)
+    for j in range(n):
+        tradable[j] = np.isfinite(close[t, j])
+        q = book.qty[j]
+        current[j] = q * book.last_price[j] / equity0 if (q != 0.0 and equity0 > 0.0) else 0.0
+    # the log has a row per bar, or a single scratch row when weights are not recorded
+    target = weights_log[t] if weights_log.shape[0] > 1 else weights_log[0]
+    ok = map_action_nb(action, tradable, current, settings[S_LONG_ONLY] > 0.5,
+                       settings[S_MAX_GROSS], settings[S_MAX_NET], settings[S_THRESHOLD], target)
+    if not ok:
+        return np.empty(0, dtype=np.float32), 0.0, STATUS_NAN_ACTION, equity0, 0.0, 0.0
+    kind = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        kind[j] = TargetKind.NoTarget if np.isnan(target[j]) else TargetKind.Weight
+    bar = t + 1
+    recs.traded[bar] = 0.0  # per-bar sums the engine adds to; bars recur across episodes
+    recs.fees[bar] = 0.0
+    step_nb(bar, t, fill_price[bar], close[bar], volume[bar], kind, target, book, params, recs)
+
+    equity1 = recs.equity[bar]
+    status = STATUS_OK
+    if equity1 <= 0.0:
+        status = STATUS_BANKRUPT
+    ratio = equity1 / equity0 if equity0 > 0.0 else 0.0
+    log_ret = np.log(max(ratio, 1e-6))
+    peak = max(state[X_PEAK], equity1)
+    drawdown = 1.0 - equity1 / peak if peak > 0.0 else 1.0
+    dd_increase = max(0.0, drawdown - state[X_DRAWDOWN])
+    turnover = recs.traded[bar] / equity0 if equity0 > 0.0 else 0.0
+
+    if settings[S_REWARD_KIND] == REWARD_DSR:
+        a_prev = state[X_SHARPE_A]
+        b_prev = state[X_SHARPE_B]
+        d_a = log_ret - a_prev
+        d_b = log_ret * log_ret - b_prev
+        denom = b_prev - a_prev * a_prev
+        base = (b_prev * d_a - 0.5 * a_prev * d_b) / denom**1.5 if denom > 1e-12 else 0.0
+        eta = settings[S_ETA]
+        state[X_SHARPE_A] = a_prev + eta * d_a
+        state[X_SHARPE_B] = b_prev + eta * d_b
+    else:
+        base = log_ret
+    reward = settings[S_REWARD_SCALE] * (base - settings[S_DD_PENALTY] * dd_increase
+                                         - settings[S_TO_PENALTY] * turnover)
+    state[X_EQUITY] = equity1
+    state[X_PEAK] = peak
+    state[X_DRAWDOWN] = drawdown
+    obs = observe_nb(bar, features, book, state, settings[S_OBS_CLIP])
+    return obs, reward, status, equity1, drawdown, turnover

@@ -1,0 +1,284 @@
+"""``alfred train-rl SCENARIO``: train the manager over seeds, then compare it on the test span.
+
+The scenario is an ordinary one (data, analysts, costs, leverage, strategies) plus an
+``rl:`` section (:class:`~portfolio.RLSpec`). Analysts are fit up to ``train_until`` as
+in ``alfred run``, so the manager never trains on in-sample analyst output when the
+scenario sets it. The manager and the scenario's other strategies run under the same
+costs, fill model and leverage limits. A run folder holds the resolved scenario, one
+folder per seed, and ``evaluation/`` (per-run metrics, mean/spread per strategy, a
+Markdown report, equity curves), written last and in one move.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import yaml
+from pydantic import ValidationError
+
+from engine.errors import ConfigError
+from engine.scenario import Scenario, StrategySpec, scenario_to_dict
+from portfolio._config import EngineSettings, RLSpec
+from portfolio._evaluate import Comparison, compare, metrics_row
+
+ProgressFn = Callable[[str, int, int], None]
+DEFAULT_BASELINES = ("topk_long_short", "equal_weight", "buy_and_hold")
+
+
+class RLScenario(Scenario):
+    """A scenario with its ``rl:`` section (until the scenario schema has one itself)."""
+
+    rl: RLSpec
+
+
+def parse_rl_scenario(text: str, *, source: str = "<string>",
+                      base_dir: Path | None = None) -> RLScenario:
+    """Validate scenario YAML with an ``rl:`` section; errors name the key and line."""
+    from engine import scenario as _scenario
+    from engine._scenario_errors import (
+        bad_scalar_error,
+        pydantic_to_config_error,
+        yaml_to_config_error,
+    )
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise yaml_to_config_error(exc, source) from None
+    except ValueError as exc:
+        raise bad_scalar_error(exc, text, source) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must be a mapping of keys (name:, data:, rl: ...)")
+    if "rl" not in raw:
+        raise ConfigError(f"{source} has no 'rl:' section; `alfred train-rl` needs one (see "
+                          "scenarios/rl/rl_portfolio.yaml)")
+    _scenario._reject_duplicate_keys(text, source)
+    raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    try:
+        scenario = RLScenario.model_validate(raw)
+    except ValidationError as exc:
+        raise pydantic_to_config_error(exc, raw, text, source, RLScenario) from None
+    return scenario.located(base_dir, source)
+
+
+def load_rl_scenario(path: str | os.PathLike[str]) -> RLScenario:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"scenario file {path} not found; pass the path of a .yaml file")
+    return parse_rl_scenario(path.read_text(encoding="utf-8"), source=str(path),
+                             base_dir=path.resolve().parent)
+
+
+def engine_settings(scenario: Scenario) -> EngineSettings:
+    """The scenario's costs, capital, fill and limits, as the env and backtests use them."""
+    if scenario.fill == "same_close":
+        raise ConfigError(f"{scenario.source}: fill: same_close is not offered to the RL "
+                          "manager (it would act on the close it trades at); use next_open "
+                          "or next_close")
+    return EngineSettings(costs=scenario.costs.model_dump(), capital=scenario.capital,
+                          max_gross_leverage=scenario.leverage.max_gross,
+                          max_net_leverage=scenario.leverage.max_net, fill=scenario.fill,
+                          fractional=scenario.fractional)
+
+
+def baseline_specs(scenario: Scenario) -> list[StrategySpec]:
+    """The strategies the manager is compared with: the scenario's others, else the classics."""
+    specs = [s for s in scenario.strategy_list if s.name != "rl"]
+    return specs or [StrategySpec(name=name) for name in DEFAULT_BASELINES]
+
+
+@dataclass(frozen=True)
+class RLRunSummary:
+    name: str
+    run_dir: Path
+    seeds: tuple  # SeedResult per seed
+    comparison: Comparison
+    elapsed_s: float
+
+
+def train_rl_scenario(
+    scenario: str | os.PathLike[str] | RLScenario,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    seeds: list[int] | None = None,
+    total_timesteps: int | None = None,
+    progress: ProgressFn | None = None,
+    progress_bar: bool = False,
+) -> RLRunSummary:
+    """Train ``rl.seeds`` agents, evaluate each on the test span against the baselines.
+
+    Every input is checked (schema, data, signal coverage of the spans, algorithm and
+    hyperparameters, baseline strategies) before anything is written.
+    """
+    from engine._scenario_data import load_inputs
+    from portfolio._features import build_market
+    from strategies import get_strategy
+
+    started = time.perf_counter()
+    started_at = datetime.now(UTC)
+    sc = scenario if isinstance(scenario, RLScenario) else load_rl_scenario(scenario)
+    spec = sc.rl
+    if seeds is not None or total_timesteps is not None:
+        agent = spec.agent if total_timesteps is None else spec.agent.model_copy(
+            update={"total_timesteps": int(total_timesteps)})
+        spec = spec.model_copy(update={"agent": agent, "seeds": list(seeds or spec.seeds)})
+    settings = engine_settings(sc)
+    baselines = []
+    for spec_b in baseline_specs(sc):
+        try:
+            baselines.append((spec_b.run_label, get_strategy(spec_b.name, **spec_b.config)))
+        except ConfigError as exc:
+            raise ConfigError(f"{sc.source}: strategy {spec_b.run_label!r}: {exc}") from None
+    report = progress or (lambda step, done, total: None)
+    total = 2 + len(spec.seeds) + 1
+    report("loading data and running analysts", 0, total)
+    inputs = load_inputs(sc)
+    market = build_market(inputs.panel, inputs.signals, spec.env)
+    envs = _check_spans(sc, spec, market, settings)
+    target = _target(sc, out, resume, overwrite, started_at)
+
+    target.mkdir(parents=True, exist_ok=True)
+    _write_config(target / "config.yaml", sc, spec, inputs.source, started_at)
+    from portfolio._train import train_policy
+
+    results = []
+    for i, seed in enumerate(spec.seeds):
+        report(f"training seed {seed} ({spec.agent.algorithm}, {spec.agent.total_timesteps} "
+               "timesteps)", 1 + i, total)
+        val = None if spec.validation is None else (spec.validation.start, spec.validation.end)
+        results.append(train_policy(
+            market, spec.agent, seed=seed, train=(spec.train.start, spec.train.end),
+            validation=val, settings=settings, directory=target / f"seed_{seed}",
+            eval_freq=spec.eval_freq, n_eval_episodes=spec.n_eval_episodes,
+            checkpoint_freq=spec.checkpoint_freq, resume=resume, progress_bar=progress_bar))
+    report("evaluating on the test span", 1 + len(spec.seeds), total)
+    comparison, curves = _evaluate(results, spec.agent, envs["test"], baselines,
+                                   inputs.signals, settings)
+    _write_evaluation(target, comparison, curves)
+    report("done", total, total)
+    return RLRunSummary(name=sc.name, run_dir=target, seeds=tuple(results),
+                        comparison=comparison, elapsed_s=time.perf_counter() - started)
+
+
+def _check_spans(sc: RLScenario, spec: RLSpec, market, settings: EngineSettings) -> dict:
+    """Build one env per span now, so a span outside the data or the signals fails early."""
+    from portfolio._agents import build_model, check_hyperparameters
+    from portfolio._env import PortfolioEnv
+
+    envs = {}
+    spans = [("train", spec.train, "config"), ("validation", spec.validation, None),
+             ("test", spec.test, None)]
+    for name, span, length in spans:
+        if span is None:
+            continue
+        try:
+            envs[name] = PortfolioEnv(market, start=span.start, end=span.end, settings=settings,
+                                      episode_length=length, record_weights=name == "test")
+        except (ConfigError, ValueError) as exc:
+            raise type(exc)(f"{sc.source}: rl.{name} ({span.start}..{span.end}): {exc}") from None
+    check_hyperparameters(spec.agent)
+    build_model(spec.agent, envs["train"], seed=0, inference_only=True)  # policy_kwargs etc.
+    return envs
+
+
+def _target(sc: RLScenario, out, resume: bool, overwrite: bool, started_at: datetime) -> Path:
+    if out is None:
+        if resume:
+            raise ConfigError("--resume needs --out: the run folder to continue")
+        stamp = started_at.strftime("%Y%m%d-%H%M%S")
+        return (Path("runs") / sc.name / f"train-rl-{stamp}").resolve()
+    target = Path(out).expanduser().resolve()
+    if resume:
+        if not target.is_dir():
+            raise ConfigError(f"cannot resume: {target} is not a run folder")
+        return target
+    if target.exists():
+        if not overwrite:
+            raise ConfigError(f"output folder {target} already exists; pass --overwrite to "
+                              "replace it, --resume to continue it, or --out elsewhere")
+        shutil.rmtree(target)
+    return target
+
+
+def _write_config(path: Path, sc: RLScenario, spec: RLSpec, source: str,
+                  started_at: datetime) -> None:
+    resolved = scenario_to_dict(sc)
+    resolved["rl"] = spec.model_dump(mode="json")
+    resolved["data"]["source"] = source
+    resolved["output"] = {"directory": None}
+    header = (f"# Resolved RL scenario {sc.name!r} as trained at "
+              f"{started_at.isoformat(timespec='seconds')}; rerun with "
+              f"`alfred train-rl {path.name}`.\n")
+    path.write_text(header + yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+
+
+def _evaluate(results, agent, test_env, baselines, signals, settings: EngineSettings):
+    """Each seed's kept policy (best on validation, else final) and every baseline."""
+    from engine.backtest import run_backtest
+    from portfolio._agents import PolicyFiles, build_model, load_weights
+    from portfolio._evaluate import backtest_rollout, model_policy
+    from portfolio._features import slice_panel
+
+    rows = []
+    curves = []
+    for res in results:
+        model = res.model
+        if res.model_path is not None and res.model_path.name == "best_model.zip":
+            model = build_model(agent, test_env, seed=res.seed, inference_only=True)
+            load_weights(model, PolicyFiles(res.model_path, res.directory / "policy.json"),
+                         with_extras=False)
+        result = backtest_rollout(test_env, model_policy(model))
+        rows.append({"strategy": "rl", "seed": res.seed, **metrics_row(result)})
+        curves.append(_curve(result, "rl", res.seed))
+    panel = slice_panel(test_env.panel, test_env.first_bar, test_env.last_bar)
+    test_signals = None
+    if signals is not None:
+        first, last = (pl.Series(panel.ts[[0, -1]]).cast(pl.Datetime("ns")).to_list())
+        ts = pl.col("ts").cast(pl.Datetime("ns"))
+        test_signals = signals.filter((ts >= first) & (ts <= last))
+    for label, strategy in baselines:
+        result = run_backtest(panel, test_signals, strategy=strategy,
+                              **settings.backtest_kwargs())
+        rows.append({"strategy": label, "seed": None, **metrics_row(result)})
+        curves.append(_curve(result, label, None))
+    return compare(rows), pl.concat(curves)
+
+
+def _curve(result, strategy: str, seed: int | None) -> pl.DataFrame:
+    eq = result.equity.select("ts", "equity")
+    return eq.with_columns(pl.lit(strategy).alias("strategy"),
+                           pl.lit(seed, dtype=pl.Int64).alias("seed"))
+
+
+def _write_evaluation(target: Path, comparison: Comparison, curves: pl.DataFrame) -> None:
+    import json
+
+    staging = target / f".evaluation.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        comparison.runs.write_csv(staging / "runs.csv")
+        comparison.summary.write_csv(staging / "summary.csv")
+        from reports.metrics import to_jsonable
+
+        (staging / "summary.json").write_text(
+            json.dumps(to_jsonable(comparison.summary.to_dicts()), indent=2) + "\n",
+            encoding="utf-8")
+        (staging / "report.md").write_text(comparison.to_markdown(), encoding="utf-8")
+        curves.write_parquet(staging / "equity.parquet")
+        final = target / "evaluation"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
