@@ -227,10 +227,12 @@ class TrainableAnalyst(ConfiguredAnalyst):
         x = _scaled(rows, unit.scaler)
         positions = wanted["_pos"].to_numpy()
         offsets = np.arange(-config.window + 1, 1)
+        from analysts.training._device import cpu_threads
+
         model = unit.model
         model.eval()
         outputs = []
-        with torch.no_grad():
+        with torch.no_grad(), cpu_threads(config.train.threads):
             for lo in range(0, len(positions), 4096):
                 ends = positions[lo:lo + 4096]
                 batch = torch.from_numpy(x[ends[:, None] + offsets])

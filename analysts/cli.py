@@ -15,6 +15,7 @@ quarter of that), ``evaluate`` tests on the last 20 %, ``tune`` searches on the 
 from __future__ import annotations
 
 import json
+import math
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -226,17 +227,24 @@ def _parse_split(text: str) -> tuple[float, float, float]:
 
 
 def _print_evaluation(label: str, result: Any) -> None:
+    """Overall metrics, one row per metric and one column per predictor (fits 80 columns)."""
     frame = result.table("overall")
     metrics = [c for c in frame.columns if c not in ("scope", "predictor")]
+    rows = {row["predictor"]: row for row in frame.iter_rows(named=True)}
     table = Table(title=f"{label}: test {result.periods['test_start'][:10]} .. "
                   f"{result.periods['test_end'][:10]}, {result.n_rows} rows, overall")
-    table.add_column("predictor")
+    table.add_column("metric")
+    for predictor in rows:
+        table.add_column(predictor, justify="right")
     for metric in metrics:
-        table.add_column(metric, justify="right")
-    for row in frame.iter_rows(named=True):
-        table.add_row(row["predictor"], *[
-            "" if row[m] is None else (str(row[m]) if isinstance(row[m], int)
-                                       else f"{row[m]:.4g}") for m in metrics])
+        cells = []
+        for row in rows.values():
+            value = row[metric]
+            if isinstance(value, int):
+                cells.append(str(value))
+            else:
+                cells.append("" if value is None or not math.isfinite(value) else f"{value:.4g}")
+        table.add_row(metric, *cells)
     out_console.print(table)
 
 

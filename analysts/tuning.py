@@ -307,13 +307,13 @@ def tune(
                 raise optuna.TrialPruned(f"{space.objective} is undefined for this trial")
             return float(value)
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
             study_name=f"{space.analyst}-{symbol}", storage=storage_url, load_if_exists=True,
             direction=space.study_direction,
             sampler=optuna.samplers.TPESampler(seed=seed),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
         )
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(objective, n_trials=n_trials, timeout=timeout_s, catch=(DataError,))
         complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not complete:

@@ -28,7 +28,10 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: str = "auto"
     bf16: bool = True
-    threads: int | None = Field(None, ge=1)  # CPU threads for torch; None = torch's default
+    # CPU threads for torch. None = half the cores (at least 1): small models gain little
+    # from more, and an oversubscribed CPU (other jobs, a parallel test run) makes torch's
+    # spinning thread pool 10-20x slower than one thread.
+    threads: int | None = Field(None, ge=1)
     progress: bool | None = None
     log_dir: str | None = None
     checkpoint_dir: str | None = None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from engine.errors import ConfigError
@@ -52,3 +56,20 @@ def resolve_device(request: str = "auto") -> torch.device:
                               "use device: auto or device: cpu")
         return torch.device("mps")
     raise ConfigError(f"unknown device {request!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def default_threads() -> int:
+    """Half the cores, at least one (see ``TrainConfig.threads``)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run torch CPU ops with ``threads`` threads (None: :func:`default_threads`), then
+    restore the previous setting (it is process-wide)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads if threads is not None else default_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -21,6 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from torch import nn
 from analysts.training._checkpoint import check_state, load_checkpoint, save_checkpoint
 from analysts.training._config import TrainConfig
 from analysts.training._data import SampleSet
-from analysts.training._device import resolve_device
+from analysts.training._device import cpu_threads, resolve_device
 from engine.errors import ConfigError, DataError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -155,9 +156,8 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
     bar = tqdm(total=config.epochs, initial=int(state["epoch"]), disable=not show,
                desc="training", unit="epoch", leave=False)
     started = time.perf_counter()
-    threads_before = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    resources = ExitStack()  # released in the finally below, whatever happens
+    resources.enter_context(cpu_threads(config.threads))
     try:
         while state["epoch"] < config.epochs and not state["done"]:
             epoch = int(state["epoch"])
@@ -235,7 +235,7 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
             if on_epoch is not None:
                 on_epoch(epoch, train_loss, val_loss)
     finally:
-        torch.set_num_threads(threads_before)
+        resources.close()
         bar.close()
         if writer is not None:
             writer.close()

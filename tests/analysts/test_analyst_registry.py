@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from analysts import REGISTRY, Analyst, MomentumAnalyst, MomentumConfig, available, get_analyst
 from engine.errors import ConfigError
 
-NAMES = ["file", "momentum", "naive"]
+NAMES = ["file", "lstm", "magnitude", "momentum", "naive"]
 
 
 def test_available_lists_every_registered_name_sorted():
@@ -33,7 +33,7 @@ def test_get_analyst_passes_config_and_configs_are_frozen():
 
 def test_unknown_names_and_keys():
     with pytest.raises(ConfigError, match=r"unknown analyst 'momentun' \(did you mean 'momentum'\?\); "
-                                          r"valid analysts: file, momentum, naive"):
+                                          r"valid analysts: file, lstm, magnitude, momentum, naive"):
         get_analyst("momentun")
     with pytest.raises(ConfigError, match=r"analyst 'naive' config: unknown key 'horizn' "
                                           r"\(did you mean 'horizon'\?\)"):
