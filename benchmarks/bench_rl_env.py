@@ -81,6 +81,7 @@ class PandasPortfolioEnv:
         self.last = n_bars - 1
         self.commission = COSTS["commission_bps"] / 1e4
         self.impact = (COSTS["half_spread_bps"] + COSTS["slippage_bps"]) / 1e4
+        self.max_gross = self.max_net = 1.0
 
     def _obs(self, data: pd.DataFrame, equity: float) -> np.ndarray:
         z = data["signal"].to_numpy()
@@ -100,6 +101,34 @@ class PandasPortfolioEnv:
         self.drawdown = 0.0
         return self._obs(self.df.loc[self.day], self.equity)
 
+    def _fill(self, j: int, q_new: float, p: float, equity: float, gross: float, net: float):
+        """One order, with the engine's limits: leverage first, then the cash floor."""
+        q0 = self.qty[j]
+        side = 1.0 if q_new > q0 else -1.0
+        gross_other, net_other = gross - abs(q0) * p, net - q0 * p
+        hi = min(self.max_gross * equity - gross_other, self.max_net * equity - net_other) / p
+        lo = max(-(self.max_gross * equity - gross_other), -self.max_net * equity - net_other) / p
+        hi += 1e-9 * abs(hi) + 1e-12
+        lo -= 1e-9 * abs(lo) + 1e-12
+        if side > 0 and q_new > hi:
+            q_new = min(q_new, max(q0 if q0 >= 0 else min(q_new, 0.0), hi))
+        elif side < 0 and q_new < lo:
+            q_new = max(q_new, min(q0 if q0 <= 0 else max(q_new, 0.0), lo))
+        fill = p * (1 + side * self.impact)
+        x = q_new - q0
+        if x > 0:
+            floor = -max(0.0, self.max_net - 1.0) * equity
+            if x * fill * (1 + self.commission) > (self.cash - floor) * (1 + 1e-12) + 1e-12:
+                x = max((self.cash - floor) / (fill * (1 + self.commission)), 0.0)
+        if x == 0.0 or side * x <= 0:
+            return 0.0, gross, net
+        commission = abs(x) * fill * self.commission
+        self.cash -= x * fill + commission
+        q1 = q0 + x
+        self.qty[j] = q1
+        return (commission + abs(x) * abs(fill - p), gross_other + abs(q1) * p,
+                net_other + q1 * p)
+
     def step(self, action: np.ndarray):
         w = np.clip(action, -1, 1)
         gross = np.abs(w).sum()
@@ -113,12 +142,13 @@ class PandasPortfolioEnv:
         delta = target - self.qty
         reduces = ((self.qty > 0) & (target >= 0) & (target < self.qty)) | (
             (self.qty < 0) & (target <= 0) & (target > self.qty))
+        value = self.qty * price
+        gross, net = float(np.abs(value).sum()), float(value.sum())
         for group in (reduces, ~reduces):  # sells before buys, in value order
             idx = np.flatnonzero(group & (np.abs(delta) > 1e-12 * np.maximum(np.abs(target), 1)))
             for j in idx[np.argsort(np.round(delta[idx] * price[idx], 4), kind="mergesort")]:
-                fill = price[j] * (1 + np.sign(delta[j]) * self.impact)
-                self.cash -= delta[j] * fill + abs(delta[j]) * fill * self.commission
-                self.qty[j] = target[j]
+                cost, gross, net = self._fill(j, target[j], price[j], equity, gross, net)
+                equity -= cost
         new_equity = self.cash + float(self.qty @ price)
         reward = np.log(new_equity / self.equity)
         self.equity = new_equity

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,10 +97,6 @@ def build_model(agent: AgentConfig, env, *, seed: int, tensorboard_log: str | No
                 verbose: int = 0, inference_only: bool = False):
     """A fresh SB3 agent on ``env`` (a gymnasium env or an SB3 VecEnv)."""
     check_hyperparameters(agent)
-    if agent.torch_threads is not None:
-        import torch
-
-        torch.set_num_threads(agent.torch_threads)
     cls = algorithm_class(agent.algorithm)
     hyper = dict(agent.hyperparameters)
     if inference_only and "buffer_size" in inspect.signature(cls.__init__).parameters:
@@ -113,6 +111,22 @@ def build_model(agent: AgentConfig, env, *, seed: int, tensorboard_log: str | No
         raise ConfigError(f"rl agent: {agent.algorithm} rejected its settings "
                           f"(hyperparameters {agent.hyperparameters}, policy_kwargs "
                           f"{agent.policy_kwargs}): {exc}") from None
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch CPU threads (None: leave them), restoring the count after."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def write_card(directory: Path, card: PolicyCard) -> Path:

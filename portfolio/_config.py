@@ -43,7 +43,9 @@ class EnvConfig(_Strict):
 
     Action: one number in [-1, 1] per asset. ``long_short`` uses it as a signed weight,
     ``long_only`` as ``(a + 1) / 2``; the vector is scaled down (never up) to respect the
-    gross and net leverage limits. A weight that differs from the current one by less than
+    gross and net leverage limits. The book moves ``rebalance_speed`` of the way from its
+    current weights to that target each bar (1 = all the way; lower values trade less,
+    which is what costs reward); a weight that would change by less than
     ``rebalance_threshold`` is not traded.
 
     Reward per step: ``reward_scale * (base - drawdown_penalty * drawdown increase -
@@ -63,6 +65,7 @@ class EnvConfig(_Strict):
     turnover_penalty: float = Field(0.0, ge=0, allow_inf_nan=False)
     sharpe_eta: float = Field(0.01, gt=0, lt=1)
     rebalance_threshold: float = Field(0.0, ge=0, allow_inf_nan=False)
+    rebalance_speed: float = Field(1.0, gt=0, le=1)
     obs_clip: float = Field(10.0, gt=0, allow_inf_nan=False)
 
     @field_validator("signals")

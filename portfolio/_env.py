@@ -41,6 +41,7 @@ def _settings_array(config: EnvConfig, engine: EngineSettings) -> np.ndarray:
     s[K.S_TO_PENALTY] = config.turnover_penalty
     s[K.S_ETA] = config.sharpe_eta
     s[K.S_OBS_CLIP] = config.obs_clip
+    s[K.S_SPEED] = config.rebalance_speed
     return s
 
 
@@ -124,7 +125,8 @@ class PortfolioEnv(gym.Env):
         self._recs_fields = tuple(self._recs)
         self._params_fields = tuple(self._params)
         self._arrays = (self._settings, self._state, self._fill_price, self._close, self._volume,
-                        self._features, self._weights)
+                        self._features, self._weights, np.zeros(n, dtype=np.bool_),
+                        np.zeros(n), np.zeros(n, dtype=np.int64))
 
     # -- gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -10,6 +10,7 @@ checks that no observation up to t moves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import numpy as np
 import polars as pl
@@ -49,13 +50,20 @@ class Market:
         return self.n_assets * (self.n_features + 1) + 2
 
     def bar_of(self, when, *, side: str = "left") -> int:
-        """Index of the first bar at or after ``when`` (``side='right'``: last bar at or before)."""
+        """Index of the first bar at or after ``when`` (``side='right'``: the last at or before).
+
+        A calendar date (a ``date`` or a ``YYYY-MM-DD`` string) means the whole day: as an
+        end it includes that day's intraday bars. A timestamp is exact.
+        """
         ts = self.panel.ts
+        whole_day = (isinstance(when, date) and not isinstance(when, datetime)) or (
+            isinstance(when, str) and len(when.strip()) == 10)
         stamp = np.datetime64(when, "ns")
         if side == "left":
             return int(np.searchsorted(ts, stamp, side="left"))
-        return int(np.searchsorted(ts, stamp + np.timedelta64(1, "D") - np.timedelta64(1, "ns"),
-                                   side="right")) - 1
+        if whole_day:
+            stamp = stamp + np.timedelta64(1, "D") - np.timedelta64(1, "ns")
+        return int(np.searchsorted(ts, stamp, side="right")) - 1
 
     def check_coverage(self, start_bar: int, end_bar: int, what: str) -> None:
         """Raise DataError unless every signal column has rows throughout the decision bars.

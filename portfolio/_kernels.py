@@ -17,7 +17,8 @@ from engine.kernels import Book, Records, SimParams, TargetKind, step_nb
 # settings[...] slots
 S_LONG_ONLY, S_MAX_GROSS, S_MAX_NET, S_THRESHOLD = 0, 1, 2, 3
 S_REWARD_KIND, S_REWARD_SCALE, S_DD_PENALTY, S_TO_PENALTY, S_ETA, S_OBS_CLIP = 4, 5, 6, 7, 8, 9
-N_SETTINGS = 10
+S_SPEED = 10
+N_SETTINGS = 11
 # state[...] slots
 X_EQUITY, X_PEAK, X_DRAWDOWN, X_SHARPE_A, X_SHARPE_B = 0, 1, 2, 3, 4
 N_STATE = 5
@@ -27,14 +28,16 @@ STATUS_OK, STATUS_NAN_ACTION, STATUS_BANKRUPT = 0, 1, 2
 
 
 @njit(cache=True)
-def map_action_nb(action, tradable, current, long_only, max_gross, max_net, threshold, out):
+def map_action_nb(action, tradable, current, long_only, max_gross, max_net, threshold, speed,
+                  out):
     """Target weights for ``action``; NaN = no instruction (hold).
 
     Actions are clipped to [-1, 1] (the action space), made long-only as ``(a + 1) / 2``
     when asked, then scaled down -- never up -- so gross exposure <= ``max_gross`` and
-    |net| <= ``max_net`` (the side in excess is shrunk). Assets without a price at the
-    decision bar get no instruction, nor do weights within ``threshold`` of the current
-    weight. Returns False when the action holds a NaN (nothing is written then).
+    |net| <= ``max_net`` (the side in excess is shrunk). The book then moves ``speed`` of
+    the way from the current weights to those (1 = all the way). Assets without a price
+    at the decision bar get no instruction, nor do weights within ``threshold`` of the
+    current weight. Returns False when the action holds a NaN (nothing is written then).
     """
     n = action.shape[0]
     for j in range(n):
@@ -69,6 +72,10 @@ def map_action_nb(action, tradable, current, long_only, max_gross, max_net, thre
         for j in range(n):
             if out[j] < 0.0:
                 out[j] *= f
+    if speed < 1.0:
+        for j in range(n):
+            if tradable[j]:
+                out[j] = current[j] + speed * (out[j] - current[j])
     for j in range(n):
         if not tradable[j] or abs(out[j] - current[j]) < threshold:
             out[j] = np.nan
@@ -117,22 +124,22 @@ def reset_nb(t, close, volume, features, book, params, recs, state, obs_clip):
 def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
     """Decide at the close of ``t``, fill at ``t + 1``.
 
-    ``arrays`` = (settings, state, fill_price, close, volume, features, weights_log); the
+    ``arrays`` = (settings, state, fill_price, close, volume, features, weights_log,
+    tradable, current, kind) -- the last three scratch space reused every step; the
     book, records and params come as plain tuples of their fields (numba types a plain
     tuple in C but a NamedTuple in Python, several microseconds per call) and are rebuilt
     here. The target weights sent are written to ``weights_log`` (NaN = no instruction).
     Orders and fills are kept for this step only. Returns (obs, reward, status, equity,
     drawdown, turnover).
     """
-    settings, state, fill_price, close, volume, features, weights_log = arrays
+    settings, state, fill_price, close, volume, features, weights_log, tradable, current, kind = (
+        arrays)
     book = Book(*book_fields)
     recs = Records(*recs_fields)
     params = SimParams(*params_fields)
     book.counts[:] = 0
     n = close.shape[1]
     equity0 = state[X_EQUITY]
-    tradable = np.empty(n, dtype=np.bool_)
-    current = np.empty(n)
     for j in range(n):
         tradable[j] = np.isfinite(close[t, j])
         q = book.qty[j]
@@ -140,10 +147,10 @@ def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
     # the log has a row per bar, or a single scratch row when weights are not recorded
     target = weights_log[t] if weights_log.shape[0] > 1 else weights_log[0]
     ok = map_action_nb(action, tradable, current, settings[S_LONG_ONLY] > 0.5,
-                       settings[S_MAX_GROSS], settings[S_MAX_NET], settings[S_THRESHOLD], target)
+                       settings[S_MAX_GROSS], settings[S_MAX_NET], settings[S_THRESHOLD],
+                       settings[S_SPEED], target)
     if not ok:
         return np.empty(0, dtype=np.float32), 0.0, STATUS_NAN_ACTION, equity0, 0.0, 0.0
-    kind = np.empty(n, dtype=np.int64)
     for j in range(n):
         kind[j] = TargetKind.NoTarget if np.isnan(target[j]) else TargetKind.Weight
     bar = t + 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import yaml
 from pydantic import ValidationError
@@ -160,7 +161,9 @@ def train_rl_scenario(
             market, spec.agent, seed=seed, train=(spec.train.start, spec.train.end),
             validation=val, settings=settings, directory=target / f"seed_{seed}",
             eval_freq=spec.eval_freq, n_eval_episodes=spec.n_eval_episodes,
-            checkpoint_freq=spec.checkpoint_freq, resume=resume, progress_bar=progress_bar))
+            checkpoint_freq=spec.checkpoint_freq,
+            resume=resume and _has_progress(target / f"seed_{seed}"),
+            progress_bar=progress_bar))
     report("evaluating on the test span", 1 + len(spec.seeds), total)
     comparison, curves = _evaluate(results, spec.agent, envs["test"], baselines,
                                    inputs.signals, settings)
@@ -168,6 +171,12 @@ def train_rl_scenario(
     report("done", total, total)
     return RLRunSummary(name=sc.name, run_dir=target, seeds=tuple(results),
                         comparison=comparison, elapsed_s=time.perf_counter() - started)
+
+
+def _has_progress(folder: Path) -> bool:
+    """A seed folder a resume can continue (a seed not started yet trains from scratch)."""
+    return (folder / "final_model.zip").is_file() or any(
+        (folder / "checkpoints").glob("step_*.zip"))
 
 
 def _check_spans(sc: RLScenario, spec: RLSpec, market, settings: EngineSettings) -> dict:
@@ -178,9 +187,22 @@ def _check_spans(sc: RLScenario, spec: RLSpec, market, settings: EngineSettings)
     envs = {}
     spans = [("train", spec.train, "config"), ("validation", spec.validation, None),
              ("test", spec.test, None)]
+    ts = market.panel.ts
+    first_day = ts[0].astype("datetime64[D]")
+    last_day = ts[-1].astype("datetime64[D]")
+    week = np.timedelta64(7, "D")
     for name, span, length in spans:
         if span is None:
             continue
+        # a span reaching a week past the bars is a mistake, not a weekend or a holiday
+        start, end = np.datetime64(span.start, "D"), np.datetime64(span.end, "D")
+        if start < first_day - week or end > last_day + week:
+            after = f" (the first bar after train_until {sc.train_until})" if (
+                sc.train_until is not None and start < first_day) else ""
+            raise ConfigError(
+                f"{sc.source}: rl.{name} ({span.start}..{span.end}) reaches outside the "
+                f"scenario's bars, {first_day}{after} to {last_day}; move it inside, or "
+                "widen data.start/data.end")
         try:
             envs[name] = PortfolioEnv(market, start=span.start, end=span.end, settings=settings,
                                       episode_length=length, record_weights=name == "test")

@@ -132,6 +132,17 @@ def train_policy(
     Without ``directory`` nothing is written (no evaluation, checkpoints or logs): the
     in-memory agent is returned, which is what the ``rl`` strategy's own training uses.
     """
+    from portfolio._agents import torch_threads
+
+    with torch_threads(agent.torch_threads):
+        return _train(market, agent, seed=seed, train=train, validation=validation,
+                      settings=settings, directory=directory, eval_freq=eval_freq,
+                      n_eval_episodes=n_eval_episodes, checkpoint_freq=checkpoint_freq,
+                      resume=resume, progress_bar=progress_bar, verbose=verbose)
+
+
+def _train(market, agent, *, seed, train, validation, settings, directory, eval_freq,
+           n_eval_episodes, checkpoint_freq, resume, progress_bar, verbose) -> SeedResult:
     started = time.perf_counter()
     settings = settings or EngineSettings()
     folder = None if directory is None else Path(directory)

@@ -71,11 +71,10 @@ def train_rl(
                                                   min=1)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Train the RL portfolio manager over seeds and compare it with the baselines.
+    """Train the RL portfolio manager (PPO, A2C or SAC) over seeds; compare it on the test span.
 
-    PPO, A2C or SAC (rl.agent), evaluated on rl.validation while training (the best policy
-    is kept), then run on rl.test next to the scenario's other strategies; prints Sharpe,
-    drawdown, win rate and turnover as mean +- spread across seeds.
+    The policy scoring best on rl.validation is kept and run on rl.test next to the
+    scenario's other strategies: Sharpe, drawdown, win rate, turnover, mean ± spread.
     """
     from portfolio._scenario import train_rl_scenario
 
@@ -93,8 +92,6 @@ def train_rl(
 
 
 def _print_summary(summary) -> None:
-    from portfolio._evaluate import REPORTED_METRICS
-
     columns = ["sharpe", "max_drawdown", "win_rate", "turnover", "total_return"]
     table = Table(title=f"{summary.name}: test span, mean ± spread over seeds")
     table.add_column("strategy")
@@ -104,8 +101,6 @@ def _print_summary(summary) -> None:
     for row in summary.comparison.summary.iter_rows(named=True):
         cells = []
         for column in columns:
-            if column not in REPORTED_METRICS.values():
-                continue
             mean, std = row[f"{column}_mean"], row[f"{column}_std"]
             cells.append("n/a" if mean is None else f"{mean:.3f} ± {std or 0.0:.3f}")
         table.add_row(row["strategy"], str(row["n"]), *cells)

@@ -28,11 +28,10 @@ from pydantic import Field
 from engine.errors import ConfigError
 from engine.panel import Panel
 from engine.plan import WeightPlan
-from portfolio._config import AgentConfig, EngineSettings, EnvConfig
-from strategies._base import ConfiguredStrategy, StrategyConfig
+from portfolio._config import AgentConfig, EngineSettings, EnvConfig, _Strict, validate
 
 
-class RLConfig(StrategyConfig):
+class RLConfig(_Strict):
     """``model``: a trained policy (then ``env``/``agent``/``settings`` come from its card).
     Without it: ``env`` and ``agent`` configure walk-forward training over the run's own
     bars (``train_fraction`` to start, ``folds`` retrainings), seeded by ``seed``.
@@ -47,20 +46,38 @@ class RLConfig(StrategyConfig):
     seed: int = 0
 
 
-class RLStrategy(ConfiguredStrategy):
-    """A portfolio-manager policy as a strategy (see the module docstring)."""
+class RLStrategy:
+    """A portfolio-manager policy as a strategy (see the module docstring).
+
+    Built like every registered strategy -- ``RLStrategy(folds=2)`` or
+    ``RLStrategy(RLConfig(...))`` -- but without importing ``strategies``, so that the
+    strategy registry can import this module without a cycle.
+    """
 
     name: ClassVar[str] = "rl"
-    config_class: ClassVar[type[StrategyConfig]] = RLConfig
+    config_class: ClassVar[type[_Strict]] = RLConfig
     config: RLConfig
 
-    def __init__(self, config: StrategyConfig | None = None, /, **values: Any) -> None:
-        super().__init__(config, **values)
+    def __init__(self, config: RLConfig | None = None, /, **values: Any) -> None:
+        if config is not None and values:
+            raise ConfigError(f"rl: pass either a config object or keyword values, not both "
+                              f"(got a config and {sorted(values)})")
+        if config is None:
+            config = validate(RLConfig, values, "strategy 'rl'")
+        elif not isinstance(config, RLConfig):
+            raise ConfigError(f"rl: expected an RLConfig, got {type(config).__name__}; build "
+                              "it with RLConfig(...)")
+        self.config = config
         self._fitted: tuple[EnvConfig, EngineSettings, Any] | None = None
         self._loaded: tuple[Any, Any] | None = None  # (policy files, agent) of config.model
         # the last plan, by input identity: a scenario run asks twice for the same bars (with
         # and without costs) and training the walk-forward policies twice would waste minutes
         self._last: tuple[Panel, pl.DataFrame | None, WeightPlan] | None = None
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items()
+                           if k in ("model", "train_fraction", "folds", "seed"))
+        return f"RLStrategy({values}, ...)"
 
     # -- training inside the run ----------------------------------------------------------
     def fit(self, panel: Panel, signals: pl.DataFrame | None, until=None) -> RLStrategy:

@@ -108,6 +108,25 @@ def test_no_trade_band_and_its_replay():
     np.testing.assert_array_equal(result.records.equity, env.equity_curve())
 
 
+def test_partial_rebalancing_moves_part_of_the_way_and_replays():
+    panel = make_panel(8, n_bars=70)
+    signals = make_signals(panel)
+    actions = np.random.default_rng(4).uniform(-1, 1, (70, 4))
+    full = PortfolioEnv(build_market(panel, signals, EnvConfig(episode_length=None)),
+                        record_weights=True)
+    slow = PortfolioEnv(build_market(panel, signals, EnvConfig(episode_length=None,
+                                                               rebalance_speed=0.25)),
+                        record_weights=True)
+    _, _, full_info = run_actions(full, actions)
+    _, _, slow_info = run_actions(slow, actions)
+    w_full = full.episode_plan()[1].target_weight
+    sliced, plan = slow.episode_plan()
+    np.testing.assert_allclose(plan.target_weight[0], 0.25 * w_full[0], rtol=1e-15)  # from flat
+    assert sum(i["turnover"] for i in slow_info) < 0.5 * sum(i["turnover"] for i in full_info)
+    result = run_backtest(sliced, plan)
+    np.testing.assert_array_equal(result.records.equity, slow.equity_curve())
+
+
 @settings(max_examples=25, deadline=None)
 @given(action=st.lists(st.floats(-3, 3), min_size=4, max_size=4),
        long_only=st.booleans(), max_gross=st.floats(0.2, 3.0), max_net=st.floats(0.1, 3.0))
@@ -235,6 +254,9 @@ def test_seeded_resets_and_episode_bounds(market):
     assert steps == 40 and truncated and not terminated
     with pytest.raises(RunError, match="reset"):
         env.step(np.zeros(4))
+    assert env.reset(options={"start_bar": env.first_bar + 3})[1]["bar"] == env.first_bar + 3
+    with pytest.raises(ConfigError, match="outside the decision bars"):
+        env.reset(options={"start_bar": 0})
 
 
 def test_observation_layout(market, panel):
@@ -315,3 +337,16 @@ def test_episode_plan_is_exactly_the_slice_the_env_ran_on(market, panel):
     costs = Costs()
     res = run_backtest(sliced, plan, costs=costs)
     np.testing.assert_array_equal(res.records.equity, env.equity_curve())
+
+
+def test_span_ends_are_whole_days_for_dates_and_exact_for_timestamps(panel):
+    from engine.panel import Panel
+
+    ts = np.datetime64("2020-01-01T00", "ns") + np.arange(160) * np.timedelta64(6, "h")
+    intraday = Panel(ts, panel.assets, panel.open, panel.high, panel.low, panel.close,
+                     panel.volume, 1460.0, True)
+    market = build_market(intraday, None, EnvConfig(signals=[], episode_length=None,
+                                                    vol_window=4))
+    assert PortfolioEnv(market, end="2020-01-03").last_bar == 11  # the day's last bar
+    assert PortfolioEnv(market, end=ts[9]).last_bar == 9  # no later bar of that day
+    assert PortfolioEnv(market, start="2020-01-03").first_bar == 8

@@ -109,7 +109,9 @@ def test_train_rl_end_to_end_and_resume(tmp_path):
     (("end: 2018-06-30}", "end: 2018-08-30}"), "must not overlap"),
     (("rl:\n", "fill: same_close\nunsafe_same_close: true\nrl:\n"), "same_close"),
     (("n_steps: 32", "n_step: 32"), "did you mean 'n_steps'"),
-    (("test: {start: 2019-01-01", "test: {start: 2024-01-01"), r"rl\.test"),
+    (("test: {start: 2019-01-01, end: 2019-12-31}", "test: {start: 2019-01-01, end: 2020-12-31}"),
+     r"rl\.test \(2019-01-01\.\.2020-12-31\) reaches outside"),
+    (("rl:\n", "train_until: 2017-03-31\nrl:\n"), r"after train_until 2017-03-31"),
     (("episode_length: 60", "episode_length: 600"), "episode_length 600 is longer"),
     (("signals: [pred_return, prob_up]", "signals: [pred_returns]"), "pred_returns"),
     (("seeds: [0, 1]", "seeds: [0, 0]"), "more than once"),
@@ -144,6 +146,7 @@ def test_the_bundled_rl_scenario_is_valid():
     assert raw["rl"]["agent"]["total_timesteps"] >= 10_000
 
 
+@pytest.mark.slow  # trains the magnitude analyst first
 def test_the_bundled_rl_scenario_runs_with_a_tiny_budget(tmp_path):
     summary = train_rl_scenario(ROOT / "scenarios" / "rl" / "rl_portfolio.yaml",
                                 out=tmp_path / "run", seeds=[0], total_timesteps=512)
