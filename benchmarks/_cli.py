@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from benchmarks._config import WORKLOAD_IDS, SuiteConfig
-from benchmarks._report import DEFAULT_RESULTS_DIR, print_report, write_json
+from benchmarks._report import DEFAULT_RESULTS_DIR, markdown_summary, print_report, write_json
 from benchmarks._suite import run_suite
 
 
@@ -32,10 +33,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="W2/W3 universe = 20 stocks x COPIES (default 25)")
     p.add_argument("--repeats", type=int, default=None, help="minimum timed repeats (5)")
     p.add_argument("--bt-budget", type=float, default=None,
-                   help="seconds of timed backtrader runs (default 150; 20 with --quick)")
+                   help="seconds of timed backtrader runs (default 100; 20 with --quick)")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR,
                    help=f"results folder (default {DEFAULT_RESULTS_DIR})")
     p.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+    p.add_argument("--markdown", type=Path, default=None, metavar="JSON",
+                   help="run nothing: print the figures of a results JSON as Markdown")
     return p
 
 
@@ -67,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     """Exit status 1 when an equality check failed (the timings then compare different
     answers); missed targets are reported, not errors."""
     args = _parser().parse_args(argv)
+    if args.markdown is not None:
+        print(markdown_summary(json.loads(args.markdown.read_text(encoding="utf-8"))), end="")
+        return 0
     cfg = config_from_args(args)
-    console = Console()
+    # wide enough for the table when the output goes to a file or a narrow pipe
+    console = Console(width=max(Console().width, 132))
     with console.status("running benchmarks") as status:
         report = run_suite(cfg, log=lambda msg: status.update(msg))
     print_report(report, console)

@@ -42,7 +42,7 @@ class SuiteConfig:
     vectorbt_signals: bool = True
     min_repeats: int = 5
     min_total_s: float = 1.0
-    peer_budget_s: float = 150.0  # timed seconds allowed per backtrader measurement
+    peer_budget_s: float = 100.0  # timed seconds per backtrader measurement (5 runs idle)
     breakdown: bool = True  # split our time into kernel / Python layer
     resources: bool = True  # peak-memory and cold-start subprocesses
     peer_memory: bool = True  # also measure vectorbt's W2 peak memory

@@ -121,3 +121,58 @@ def write_json(report: dict[str, Any], out_dir: Path | None = None) -> list[Path
     for path in paths:
         _write_atomic(path, text)
     return paths
+
+
+def markdown_summary(report: dict[str, Any]) -> str:
+    """The figures as Markdown tables (what ``benchmarks/README.md`` shows)."""
+    m = report["machine"]
+    load = ", ".join(f"{v:.1f}" for v in m.get("load_average_1_5_15") or [])
+    lines = [f"Run {report['created_utc']} ({report['mode']}), {m['cpu']}, "
+             f"{m['cores_usable']} cores, Python {m['python']}, numba "
+             f"{m['packages'].get('numba')}, vectorbt {m['packages'].get('vectorbt')}, "
+             f"backtrader {m['packages'].get('backtrader')}; load average at start {load}.",
+             "",
+             "| workload | engine | bars x assets | first call | best | median | N | "
+             "asset-bars/s | ours faster by | equal to ours (max rel. diff) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for w in report["workloads"]:
+        for name, row in w["engines"].items():
+            checks = [c for c in w["checks"] if c["peer"] == name and c["tolerance"] > 0]
+            verdict = "reference" if name == "alfred" else (
+                ("yes" if all(c["passed"] for c in checks) else "NO")
+                + f" ({max(c['max_rel_diff'] for c in checks):.1e})" if checks else "-")
+            speed = w["speedups"].get(name)
+            lines.append(
+                f"| {w['id']} | {name} | {w['n_bars']} x {w['n_assets']} | "
+                f"{_seconds(row['first_s'])} | {_seconds(row['best_s'])} | "
+                f"{_seconds(row['median_s'])} | {row['repeats']} | "
+                f"{_num(row['asset_bars_per_s'])} | "
+                f"{'' if speed is None else f'{speed:,.1f}x'} | {verdict} |")
+    lines += ["", "| target | goal | measured | met |", "|---|---|---|---|"]
+    for t in report["targets"]:
+        measured = t["measured"]
+        shown = f"{measured:,.1f}x" if t["target"].endswith("x") else (
+            f"{measured:,.0f} MB" if "MB" in t["target"] else _seconds(measured))
+        lines.append(f"| {t['what']} | {t['target']} | {shown} | "
+                     f"{'yes' if t['met'] else 'NO'} |")
+    mem, cold = report.get("memory"), report.get("cold_start")
+    if mem:
+        o = mem["alfred"]
+        text = (f"W2 memory, ours: peak {o['peak_mb']:.0f} MB (after imports "
+                f"{o['after_imports_mb']:.0f} MB, after a warm-up call {o['baseline_mb']:.0f} MB,"
+                f" {o['over_baseline_mb']:.0f} MB over that; the result's arrays "
+                f"{o['result_arrays_mb']:.0f} MB)")
+        if "vectorbt" in mem:
+            v = mem["vectorbt"]
+            text += (f"; vectorbt: peak {v['peak_mb']:.0f} MB, {v['over_baseline_mb']:.0f} MB "
+                     "over its baseline")
+        lines += ["", text + "."]
+    if cold:
+        lines += ["", f"Cold start, median (best) of {cold['runs']} fresh processes: import "
+                      f"{_seconds(cold['import_s']['median'])} "
+                      f"({_seconds(cold['import_s']['best'])}) + first backtest "
+                      f"{_seconds(cold['first_call_s']['median'])} "
+                      f"({_seconds(cold['first_call_s']['best'])}) = "
+                      f"{_seconds(cold['total_s']['median'])} "
+                      f"({_seconds(cold['total_s']['best'])})."]
+    return "\n".join(lines) + "\n"

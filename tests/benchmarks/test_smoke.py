@@ -48,6 +48,10 @@ def test_suite_at_toy_size_checks_then_times(tmp_path, capsys):
         assert 0 < w["breakdown"]["kernel_s"] <= w["breakdown"]["total_s"]
     target_names = [t["what"] for t in report["targets"]]
     assert target_names == ["W1 speed-up vs backtrader", "W3 speed-up vs vectorbt"]
+    assert main(["--markdown", str(tmp_path / "latest.json")]) == 0
+    markdown = capsys.readouterr().out
+    assert "| W1 | backtrader | 300 x 20 |" in markdown
+    assert "| W3 speed-up vs vectorbt | >= 3x |" in markdown
 
 
 def test_memory_and_cold_start_probes():
