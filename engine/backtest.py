@@ -117,9 +117,12 @@ def _check_weights(plan: WeightPlan, panel: Panel, max_gross: float, max_net: fl
         t, j = np.argwhere(bad)[0]
         raise DataError(f"target weight for {panel.assets[j]} at {panel.ts[t]} is infinite; "
                         "use a finite weight (or null for no instruction)")
-    with np.errstate(invalid="ignore"):
-        gross = np.nansum(np.abs(w), axis=1)
-        net = np.nansum(w, axis=1)
+    rows = np.nonzero((~np.isnan(w)).any(axis=1))[0]  # only bars that carry instructions
+    wr = np.nan_to_num(w[rows])
+    gross = np.zeros(w.shape[0])
+    net = np.zeros(w.shape[0])
+    gross[rows] = np.abs(wr).sum(axis=1)
+    net[rows] = wr.sum(axis=1)
     tol = 1e-9
     for name, values, limit in (("gross", gross, max_gross), ("net", np.abs(net), max_net)):
         over = np.nonzero(values > limit + tol)[0]

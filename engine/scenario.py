@@ -7,6 +7,10 @@ mean", never a silently ignored setting, because a silently ignored ``slipage_bp
 a backtest look better than it is. YAML is read with ``yaml.safe_load`` only and
 components are picked from registries by name, so a scenario can never import code.
 
+Anchors and merge keys work (``costs: {<<: *base, slippage_bps: 3}``); anchors shared by
+several sections live under top-level keys starting with ``x-`` (the docker-compose
+convention), which the schema ignores. Duplicate keys are errors, not "last one wins".
+
 Relative paths *inside* a scenario (``data.source``, an analyst's ``path``) are resolved
 against the scenario file's folder, so ``alfred run`` works from any working directory;
 ``output.directory`` is resolved against the working directory, like any CLI output.
@@ -38,6 +42,7 @@ from engine._scenario_errors import (
 )
 from engine.costs import Costs
 from engine.errors import ConfigError
+from portfolio._config import RLSpec  # pydantic only: no torch/gymnasium at import
 
 FillName = Literal["next_open", "next_close", "same_close"]
 
@@ -210,6 +215,8 @@ class Scenario(_Strict):
     seed: int = 0
     report: ReportOptions = Field(default_factory=ReportOptions)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    # what `alfred train-rl` trains and evaluates (the RL portfolio manager)
+    rl: RLSpec | None = None
 
     # Folder of the scenario file, for resolving relative input paths (None = cwd), and
     # the file's name for error messages.

@@ -60,7 +60,7 @@ def parse_rl_scenario(text: str, *, source: str = "<string>",
         raise ConfigError(f"{source} must be a mapping of keys (name:, data:, rl: ...)")
     if "rl" not in raw:
         raise ConfigError(f"{source} has no 'rl:' section; `alfred train-rl` needs one (see "
-                          "scenarios/rl/rl_portfolio.yaml)")
+                          "scenarios/rl_portfolio.yaml)")
     _scenario._reject_duplicate_keys(text, source)
     raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import ConfigError
+from portfolio.strategy import RLStrategy  # imports neither torch nor gymnasium until used
 from strategies._allocation import BuyAndHoldStrategy, EqualWeightStrategy, WeightsStrategy
 from strategies._base import ConfiguredStrategy, did_you_mean
 from strategies._threshold import NuancedStrategy, SimpleStrategy
@@ -19,6 +20,7 @@ REGISTRY: dict[str, type[ConfiguredStrategy]] = {
         WeightsStrategy,
         BuyAndHoldStrategy,
         EqualWeightStrategy,
+        RLStrategy,
     )
 }
 

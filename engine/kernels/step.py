@@ -211,6 +211,13 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     tradable: its order is recorded as rejected.
     """
     n = book.qty.shape[0]
+    has_instruction = False
+    for j in range(n):
+        if kind[j] != TargetKind.NoTarget:
+            has_instruction = True
+            break
+    if not has_instruction:
+        return
     equity = book.cash[0]
     gross = 0.0
     net = 0.0

@@ -41,10 +41,10 @@ def write_bars(folder: Path) -> Path:
 NO_VIEWS = "report: {tearsheet: false, plots: false}\n"
 
 
-def scenario_file(folder: Path, body: str, name: str = "s.yaml", views: bool = False) -> Path:
+def scenario_file(folder: Path, body: str, name: str = "s.yaml") -> Path:
     write_bars(folder)
     path = folder / name
-    path.write_text("name: tiny\ndata: {source: bars.csv}\n" + body + ("" if views else NO_VIEWS))
+    path.write_text("name: tiny\ndata: {source: bars.csv}\n" + body + NO_VIEWS)
     return path
 
 
@@ -95,18 +95,16 @@ def test_buy_and_hold_matches_a_hand_computation(tmp_path):
     assert summary.period == (TS[0], TS[-1])
 
 
-@pytest.mark.slow  # the HTML tear sheet alone takes several seconds
 def test_single_strategy_run_folder(tmp_path):
-    path = scenario_file(tmp_path, "strategy: {name: equal_weight}\nbenchmark: equal_weight\n",
-                         views=True)
+    # (tear sheet and plots are checked on the quickstart in tests/test_scenarios_run.py)
+    path = scenario_file(tmp_path, "strategy: {name: equal_weight}\nbenchmark: equal_weight\n")
     summary = run_scenario(path, out=tmp_path / "run")
     run_dir = tmp_path / "run"
     assert summary.run_dir == run_dir.resolve()
     assert summary.runs[0].run_dir == run_dir.resolve()
     for name in ("config.yaml", "fingerprint.json", "metrics.json", "equity.parquet",
-                 "equity_without_costs.parquet", "benchmark.parquet", "tearsheet.html"):
+                 "equity_without_costs.parquet", "benchmark.parquet"):
         assert (run_dir / name).is_file(), name
-    assert list((run_dir / "plots").glob("*.png"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["settings"]["title"] == "tiny"
     assert summary.runs[0].n_trades == 3  # one open position per asset

@@ -136,19 +136,19 @@ def test_scenario_without_rl_section_and_missing_file(tmp_path):
 
 
 def test_the_bundled_rl_scenario_is_valid():
-    sc = load_rl_scenario(ROOT / "scenarios" / "rl" / "rl_portfolio.yaml")
+    sc = load_rl_scenario(ROOT / "scenarios" / "rl_portfolio.yaml")
     assert sc.rl.agent.algorithm == "ppo" and len(sc.rl.seeds) == 3
     names = [s.name for s in sc.strategy_list]
     assert names == ["rl", "topk_long_short", "equal_weight", "buy_and_hold"]
     strategy = RLStrategy(**sc.strategy_list[0].config)
     assert strategy.config.env == sc.rl.env  # one env definition (a YAML anchor) for both
-    raw = yaml.safe_load((ROOT / "scenarios" / "rl" / "rl_portfolio.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "scenarios" / "rl_portfolio.yaml").read_text())
     assert raw["rl"]["agent"]["total_timesteps"] >= 10_000
 
 
 @pytest.mark.slow  # trains the magnitude analyst first
 def test_the_bundled_rl_scenario_runs_with_a_tiny_budget(tmp_path):
-    summary = train_rl_scenario(ROOT / "scenarios" / "rl" / "rl_portfolio.yaml",
+    summary = train_rl_scenario(ROOT / "scenarios" / "rl_portfolio.yaml",
                                 out=tmp_path / "run", seeds=[0], total_timesteps=512)
     labels = summary.comparison.summary["strategy"].to_list()
     assert labels == ["rl", "topk", "equal_weight", "buy_and_hold"]

@@ -7,7 +7,7 @@ from engine.errors import ConfigError
 from engine.plan import Strategy
 from strategies import REGISTRY, SimpleStrategy, available, get_strategy
 
-NAMES = ["buy_and_hold", "equal_weight", "nuanced", "simple", "topk_long_short", "weights"]
+NAMES = ["buy_and_hold", "equal_weight", "nuanced", "rl", "simple", "topk_long_short", "weights"]
 
 
 def test_available_lists_every_registered_name_sorted():
