@@ -279,22 +279,23 @@ def _print_summary(summary: Any) -> None:
     table = Table(title=f"{summary.name}: {summary.n_assets} assets, {summary.n_bars} bars, "
                   f"{start:%Y-%m-%d} to {end:%Y-%m-%d}")
     table.add_column("strategy", no_wrap=True)
-    table.add_column("total return", justify="right")
-    table.add_column("without costs", justify="right")
+    table.add_column("return", justify="right")
+    table.add_column("no costs", justify="right")
     for _, column, _ in _HEADLINE:
         table.add_column(column, justify="right")
     table.add_column("trades", justify="right")
     for run in summary.runs:
-        cells = [run.label, f"{run.total_return:+.2%}", f"{run.total_return_without_costs:+.2%}"]
+        cells = [run.label, f"{run.total_return:+.1%}", f"{run.total_return_without_costs:+.1%}"]
         for keys, _, kind in _HEADLINE:
             value = _metric(run.metrics, keys)
-            cells.append("" if value is None else (f"{value:+.2%}" if kind == "pct"
+            cells.append("" if value is None else (f"{value:+.1%}" if kind == "pct"
                                                    else f"{value:.2f}"))
         cells.append(str(run.n_trades))
         table.add_row(*cells)
     if summary.benchmark_return is not None:
-        table.add_row(f"benchmark ({summary.benchmark})", f"{summary.benchmark_return:+.2%}",
+        table.add_row("benchmark", f"{summary.benchmark_return:+.1%}",
                       "", *[""] * len(_HEADLINE), "")
+        table.caption = f"benchmark: {summary.benchmark}; returns after costs unless noted"
     _out().print(table)
     _print_warnings(summary.warnings)
     _out().print(Text(f"run folder: {summary.run_dir}  ({summary.elapsed_s:.1f} s)"))
