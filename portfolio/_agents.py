@@ -79,7 +79,7 @@ def check_hyperparameters(agent: AgentConfig) -> None:
                 and p not in _OBJECT_HYPERPARAMETERS]
     for key in agent.hyperparameters:
         if key not in accepted:
-            from strategies._base import did_you_mean
+            from engine.configs import did_you_mean
 
             raise ConfigError(
                 f"rl agent: {agent.algorithm} has no hyperparameter {key!r}"

@@ -111,7 +111,7 @@ class AgentConfig(_Strict):
     def _known_algorithm(cls, value: Any) -> Any:
         if isinstance(value, str) and value.lower() in ALGORITHMS:
             return value.lower()
-        from strategies._base import did_you_mean
+        from engine.configs import did_you_mean
 
         raise ValueError(f"unknown algorithm {value!r}{did_you_mean(str(value).lower(), ALGORITHMS)}"
                          f"; choose one of {', '.join(ALGORITHMS)}")
@@ -223,7 +223,7 @@ def to_costs(values: dict[str, Any]) -> Costs:
     fields = Costs.__dataclass_fields__
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        from strategies._base import did_you_mean
+        from engine.configs import did_you_mean
 
         raise ValueError(f"unknown cost key {unknown[0]!r}{did_you_mean(unknown[0], fields)}; "
                          f"valid keys: {', '.join(fields)}")
@@ -237,7 +237,7 @@ def validate(model: type[BaseModel], values: Any, owner: str) -> Any:
     """``model(**values)`` or one ConfigError naming ``owner`` and the keys at fault."""
     from pydantic import ValidationError
 
-    from strategies._base import describe_validation_error
+    from engine.configs import describe_validation_error
 
     if isinstance(values, model):
         return values

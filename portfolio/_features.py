@@ -160,7 +160,7 @@ def signal_matrices(panel: Panel, signals: pl.DataFrame | None, columns: list[st
 
     missing = [c for c in columns if c not in signals.columns]
     if missing:
-        from strategies._base import did_you_mean
+        from engine.configs import did_you_mean
 
         hint = did_you_mean(missing[0], [c for c in signals.columns if c not in ("ts", "asset")])
         raise DataError(f"signals have no column(s) {missing}{hint}; found {signals.columns}. "

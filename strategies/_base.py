@@ -9,16 +9,17 @@ the strategy and the key, instead of a pydantic traceback.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from engine.configs import build_config, describe_validation_error, did_you_mean
 from engine.errors import ConfigError
 
-C = TypeVar("C", bound=BaseModel)
+__all__ = ["StrategyConfig", "ConfiguredStrategy", "build_config", "describe_validation_error",
+           "did_you_mean", "fmt_ts"]
+
 
 
 class StrategyConfig(BaseModel):
@@ -27,47 +28,10 @@ class StrategyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """A ``" (did you mean 'x'?)"`` suffix for error messages, or ``""``."""
-    options = list(options)
-    word = str(word)
-    matches = difflib.get_close_matches(word, options, n=1) or [
-        option for option in options if word and word.lower() in option.lower()
-    ][:1]
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
-
-
 def fmt_ts(ts: np.datetime64) -> str:
     """A bar timestamp for messages: ``2024-01-05`` for daily bars, else to the second."""
     text = np.datetime_as_string(np.datetime64(ts, "s"))
     return text.removesuffix("T00:00:00")
-
-
-def build_config(config_class: type[C], owner: str, values: dict[str, Any]) -> C:
-    """Validate ``values`` into ``config_class`` or raise one ConfigError naming the keys."""
-    try:
-        return config_class(**values)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, owner, config_class)) from None
-
-
-def describe_validation_error(exc: ValidationError, owner: str, config_class: type[BaseModel]) -> str:
-    fields = sorted(config_class.model_fields)
-    problems = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            problems.append(
-                f"unknown key {key!r}{did_you_mean(key, fields)}; valid keys: {', '.join(fields)}"
-            )
-        elif error["type"] == "missing":
-            problems.append(f"{key} is required; set it")
-        elif key:
-            problems.append(f"{key}: {message} (got {error.get('input')!r})")
-        else:
-            problems.append(message)
-    return f"{owner} config: " + "; ".join(problems)
 
 
 class ConfiguredStrategy:

@@ -26,6 +26,26 @@ def _valuation_price_nb(ref_price: float, last_price: float) -> float:
 
 
 @njit(cache=True)
+def _new_order_nb(decision_bar, bar, j, side, requested, reason, book, recs):
+    """Append an order record (status rejected until a fill says otherwise)."""
+    k = book.counts[0]
+    if k >= recs.orders.shape[0]:
+        raise IndexError("order records full: more orders than instructions")
+    o = recs.orders[k]
+    o.order_id = k
+    o.bar = decision_bar
+    o.fill_bar = bar
+    o.asset = j
+    o.side = side
+    o.requested_qty = requested
+    o.filled_qty = 0.0
+    o.status = OrderStatus.Rejected
+    o.reason = reason
+    book.counts[0] = k + 1
+    return k
+
+
+@njit(cache=True)
 def _write_trade_nb(j, bar, exit_price_override, is_open, book, recs):
     """Write the round trip held in the book's trade slots for asset ``j``."""
     k = book.counts[2]
@@ -154,21 +174,9 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, equity_now
     if not params.fractional:
         x = np.floor(abs(x) + 1e-9) * (1.0 if x > 0 else -1.0)
 
-    k = book.counts[0]
-    if k >= recs.orders.shape[0]:
-        raise IndexError("order records full: more orders than instructions")
+    k = _new_order_nb(decision_bar, bar, j, side, requested, reason, book, recs)
     o = recs.orders[k]
-    o.order_id = k
-    o.bar = decision_bar
-    o.fill_bar = bar
-    o.asset = j
-    o.side = side
-    o.requested_qty = requested
-    o.reason = reason
-    book.counts[0] = k + 1
     if x == 0.0 or side * x <= 0.0:
-        o.filled_qty = 0.0
-        o.status = OrderStatus.Rejected
         if reason == Reason.NoReason:
             o.reason = Reason.InsufficientCash
         return 0.0, gross_now, net_now
@@ -250,20 +258,10 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             continue
         if not np.isfinite(p):
             # not tradable at this bar: a day order that cannot trade is rejected
-            k = book.counts[0]
-            if k >= recs.orders.shape[0]:
-                raise IndexError("order records full: more orders than instructions")
-            o = recs.orders[k]
-            o.order_id = k
-            o.bar = decision_bar
-            o.fill_bar = bar
-            o.asset = j
-            o.side = 1 if (np.isfinite(tq) and tq > book.qty[j]) else -1
-            o.requested_qty = abs(tq - book.qty[j]) if np.isfinite(tq) else np.nan
-            o.filled_qty = 0.0
-            o.status = OrderStatus.Rejected
-            o.reason = Reason.NotTradable
-            book.counts[0] = k + 1
+            _new_order_nb(decision_bar, bar, j,
+                          1 if (np.isfinite(tq) and tq > book.qty[j]) else -1,
+                          abs(tq - book.qty[j]) if np.isfinite(tq) else np.nan,
+                          Reason.NotTradable, book, recs)
             continue
         targets[j] = tq
     # Sequencing: first every order that only reduces a position (a sale of a long, a cover
