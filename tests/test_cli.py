@@ -49,7 +49,7 @@ def test_run_prints_a_summary_and_writes_the_run_folder(tmp_path):
     path = write_scenario(tmp_path, "strategy: {name: equal_weight}\nbenchmark: {asset: A}\n")
     result, text = invoke("run", str(path), "--out", str(tmp_path / "run"), "--quiet")
     assert result.exit_code == 0, result.output
-    assert "equal_weight" in text and "total return" in text and "benchmark (A)" in text
+    assert "equal_weight" in text and "no costs" in text and "benchmark: A;" in text
     assert (tmp_path / "run" / "config.yaml").is_file()
     assert (tmp_path / "run" / "metrics.json").is_file()
 
