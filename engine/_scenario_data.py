@@ -175,11 +175,13 @@ def build_analysts(scenario: Scenario) -> list:
 
 
 def _resolve_paths(spec: AnalystSpec, scenario: Scenario) -> dict:
-    """A ``path`` in an analyst's config is relative to the scenario file, like data.source."""
+    """Paths in an analyst's config (``path``, ``tuned_configs``) are relative to the
+    scenario file, like data.source."""
     config = dict(spec.config)
-    value = config.get("path")
-    if isinstance(value, str) and value:
-        config["path"] = str(scenario.resolve_path(value))
+    for key in ("path", "tuned_configs"):
+        value = config.get(key)
+        if isinstance(value, str) and value:
+            config[key] = str(scenario.resolve_path(value))
     return config
 
 

@@ -181,14 +181,19 @@ def data_list() -> None:
 
         bundled = list_datasets()
         table = Table(title="datasets")
-        for column in ("name", "kind", "frequency", "start", "end", "assets"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("description")
+        for column, width in (("name", 12), ("kind", 8), ("freq", 4), ("start", 10),
+                              ("end", 10), ("assets", 6)):
+            table.add_column(column, no_wrap=True, min_width=width)
+        # descriptions only where they fit; `alfred data show NAME` always has them
+        wide = _out().width >= 110
+        if wide:
+            table.add_column("description", overflow="fold", ratio=1)
         for row in bundled.iter_rows(named=True):
             table.add_row(row["name"], "bundled", row["frequency"], f"{row['start']:%Y-%m-%d}",
-                          f"{row['end']:%Y-%m-%d}", str(len(row["assets"])), row["description"])
+                          f"{row['end']:%Y-%m-%d}", str(len(row["assets"])),
+                          *([row["description"]] if wide else []))
         for name, path in imported_datasets().items():
-            table.add_row(name, "imported", "", "", "", "", str(path))
+            table.add_row(name, "imported", "", "", "", "", *([str(path)] if wide else []))
         _out().print(table)
         _out().print(Text(f"imported datasets live in {user_data_dir()} "
                                "(set ALFRED_DATA_DIR to move them)"))
