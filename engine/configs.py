@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -55,3 +55,34 @@ def build_config(config_class: type[C], owner: str, values: dict[str, Any]) -> C
         return config_class(**values)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, owner, config_class)) from None
+
+
+class Configured:
+    """Base of a component paired with its frozen config class (strategies, analysts).
+
+    Build one with keyword values (``SimpleStrategy(threshold=0.6)``) or with a ready
+    config object (``SimpleStrategy(SimpleConfig(threshold=0.6))``), never both.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str] = "component"  # "strategy", "analyst": names the owner in errors
+    config_class: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel | None = None, /, **values: Any) -> None:
+        if config is not None and values:
+            raise ConfigError(
+                f"{self.name}: pass either a config object or keyword values, not both "
+                f"(got a config and {sorted(values)})"
+            )
+        if config is None:
+            config = build_config(self.config_class, f"{self.kind} {self.name!r}", values)
+        elif not isinstance(config, self.config_class):
+            raise ConfigError(
+                f"{self.name}: expected a {self.config_class.__name__}, got "
+                f"{type(config).__name__}; build it with {self.config_class.__name__}(...)"
+            )
+        self.config = config
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+        return f"{type(self).__name__}({values})"
