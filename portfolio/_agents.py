@@ -102,15 +102,21 @@ def build_model(agent: AgentConfig, env, *, seed: int, tensorboard_log: str | No
     if inference_only and "buffer_size" in inspect.signature(cls.__init__).parameters:
         hyper["buffer_size"] = 1  # a replay buffer is only needed to train
     try:
-        return cls(agent.policy, env, seed=seed, device=resolve_device(agent.device),
-                   tensorboard_log=tensorboard_log, verbose=verbose,
-                   policy_kwargs=_policy_kwargs(agent), **hyper)
+        model = cls(agent.policy, env, seed=seed, device=resolve_device(agent.device),
+                    tensorboard_log=tensorboard_log, verbose=verbose,
+                    policy_kwargs=_policy_kwargs(agent), **hyper)
     except (TypeError, ValueError, AssertionError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"rl agent: {agent.algorithm} rejected its settings "
                           f"(hyperparameters {agent.hyperparameters}, policy_kwargs "
                           f"{agent.policy_kwargs}): {exc}") from None
+    if tensorboard_log is None and verbose == 0:
+        # with nowhere to log, SB3 would still create an empty SB3-<date> temp folder
+        from stable_baselines3.common.logger import Logger
+
+        model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 @contextmanager
