@@ -1,0 +1,64 @@
+"""Tasks and their results: what every executor takes and gives back."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of a fan-out.
+
+    ``fn`` must be a module-level function (it travels to another process by reference).
+    ``key`` identifies the task across restarts (a resumed sweep skips keys already done),
+    ``config`` is what a failure report shows (the settings that make the task what it is)
+    and ``resources`` what one task needs from a Ray cluster (``num_cpus``, ``num_gpus``).
+    """
+
+    key: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] | None = None
+    resources: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How one task ended. ``error`` holds the exception line and traceback when not ok."""
+
+    key: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    config: dict[str, Any] | None = None
+    elapsed_s: float = 0.0
+    resumed: bool = False  # read back from a journal, not run this time
+
+    def describe_failure(self) -> str:
+        """One paragraph a user can act on: which task, with what settings, what broke."""
+        settings = "" if not self.config else f" with {self.config}"
+        first = (self.error or "").strip().splitlines()
+        return f"task {self.key}{settings} failed: {first[-1] if first else 'unknown error'}"
+
+
+def call_task(task: Task) -> TaskResult:
+    """Run a task and capture its outcome; runs inside whichever worker gets it.
+
+    Exceptions become failed results so one broken task never loses the others' results.
+    KeyboardInterrupt and SystemExit are not caught: they stop the whole fan-out.
+    """
+    started = time.perf_counter()
+    try:
+        value = task.fn(*task.args, **task.kwargs)
+    except Exception as exc:  # noqa: BLE001 - every task error is reported, none is fatal
+        return TaskResult(key=task.key, ok=False, error=traceback.format_exc(),
+                          error_type=type(exc).__name__, config=task.config,
+                          elapsed_s=time.perf_counter() - started)
+    return TaskResult(key=task.key, ok=True, value=value, config=task.config,
+                      elapsed_s=time.perf_counter() - started)
