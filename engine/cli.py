@@ -9,21 +9,22 @@ file and key and says how to fix it, no traceback).
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from engine.errors import AlfredError, ConfigError, DataError
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from engine._cli_common import (
+    err_console,
+    exit_codes,
+    out_console,
+)
+from engine.errors import ConfigError
 
 app = typer.Typer(
     name="alfred",
@@ -55,39 +56,18 @@ def _mount_package_commands() -> None:
     app.command("tune", epilog="Example:  alfred tune scenarios/magnitude_topk.yaml")(
         tune_command)
     app.command("train-rl")(train_rl)
+    from engine.run_index.cli import runs_app
+    from engine.sweep.cli import sweep_command
+
+    app.command("sweep", epilog="Examples:  alfred sweep scenarios/sweep_topk.yaml  |  "
+                "alfred sweep my.yaml --executor ray --address ray://head:10001")(sweep_command)
+    app.add_typer(runs_app, name="runs")
 
 
 
-def _out() -> Console:
-    # Built per use, not at import, so COLUMNS and redirected streams are honoured.
-    return Console()
-
-
-def _err() -> Console:
-    return Console(stderr=True)
-
-
-@contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Map exceptions to exit codes: input errors get a message, bugs a traceback."""
-    try:
-        yield
-    except (ConfigError, DataError) as exc:
-        _err().print(Text("error: ", style="bold red") + Text(str(exc)))
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except AlfredError as exc:
-        _err().print(Text("run failed: ", style="bold red") + Text(str(exc)))
-        raise typer.Exit(EXIT_FAILED) from None
-    except KeyboardInterrupt:
-        _err().print(Text("interrupted; no run folder was written", style="yellow"))
-        raise typer.Exit(130) from None
-    except (typer.Exit, typer.Abort):
-        raise
-    except Exception:
-        _err().print(Text("run failed with an unexpected error (a bug; please report "
-                               "it with this traceback):", style="bold red"))
-        _err().print(Text(traceback.format_exc()))
-        raise typer.Exit(EXIT_FAILED) from None
+_out = out_console
+_err = err_console
+_exit_codes = exit_codes
 
 
 ScenarioArg = Annotated[str, typer.Argument(help="Path of a scenario YAML file.",

@@ -42,6 +42,8 @@ from engine._scenario_errors import (
 )
 from engine.costs import Costs
 from engine.errors import ConfigError
+from engine.executor._spec import ExecutorSpec
+from engine.sweep._spec import SweepSpec
 from portfolio._config import RLSpec  # pydantic only: no torch/gymnasium at import
 
 FillName = Literal["next_open", "next_close", "same_close"]
@@ -217,6 +219,11 @@ class Scenario(_Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     # what `alfred train-rl` trains and evaluates (the RL portfolio manager)
     rl: RLSpec | None = None
+    # how fan-outs of this scenario (sweep variants, walk-forward folds, stress paths,
+    # tuning trials) run: local processes by default, or Ray
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    # what `alfred sweep` varies (a grid or random sample of this file's own keys)
+    sweep: SweepSpec | None = None
 
     # Folder of the scenario file, for resolving relative input paths (None = cwd), and
     # the file's name for error messages.

@@ -1,24 +1,35 @@
-"""Local executors: a process pool (the default) and inline (this process).
+"""Local executors: a pool of worker processes (the default) and inline (this process).
 
-Workers are *spawned* fresh interpreters, not forked: forking a process that has started
-numba's, polars' or torch's thread pools can deadlock the child, and a fresh worker
-imports only what its tasks need. Each worker limits its BLAS/torch/numba/polars
-threads to ``cores // workers`` before any of them is imported, so N workers never
+Workers are fresh interpreters (running ``engine.executor._worker``) fed tasks over a
+pipe, not ``multiprocessing`` children: ``fork`` can deadlock a child of a process whose
+numba, polars or torch thread pools are running, and ``spawn``/``forkserver`` re-import
+the caller's main module, which re-runs a user's script that has no
+``if __name__ == "__main__"`` guard. Each worker caps its BLAS/torch/numba/polars thread
+pools at ``cores // workers`` before importing anything, so N workers never
 oversubscribe the machine (an oversubscribed torch is 10-20x slower, not a bit slower).
-A worker pool is reused across tasks, so the start-up cost is paid once per worker.
+Workers are reused across tasks, so the start-up cost is paid once per worker, and each
+runs one task at a time: a worker that dies (out of memory, a crash in native code)
+fails only the task it was running, and is replaced.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
+import pickle
+import selectors
+import subprocess
+import sys
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from engine.executor._base import Executor
 from engine.executor._task import Task, TaskResult, call_task
+from engine.executor._worker import read_message, write_message
 
+# Not ``-m engine.executor._worker``: the package imports that module first, and runpy
+# warns about running a module that is already imported.
+_WORKER = "from engine.executor._worker import main; main()"
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "NUMBA_NUM_THREADS", "POLARS_MAX_THREADS", "ALFRED_TORCH_THREADS")
 
@@ -26,10 +37,6 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 def thread_env(threads: int) -> dict[str, str]:
     """Environment that caps every library's thread pool at ``threads``."""
     return dict.fromkeys(_THREAD_VARS, str(threads))
-
-
-def _init_worker(threads: int) -> None:
-    os.environ.update(thread_env(threads))
 
 
 class InlineExecutor(Executor):
@@ -46,94 +53,118 @@ class InlineExecutor(Executor):
             yield call_task(task)
 
 
+@dataclass
+class _Worker:
+    process: subprocess.Popen
+    task: Task | None = None
+
+
 class LocalExecutor(Executor):
-    """A pool of spawned worker processes on this machine."""
+    """A pool of worker processes on this machine, one task per worker at a time."""
 
     kind = "local"
 
     def __init__(self, spec) -> None:
         super().__init__(spec)
-        self._pool: ProcessPoolExecutor | None = None
+        self._workers: list[_Worker] = []
 
     def _start(self) -> None:
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(self.spec.worker_threads(),),
-        )
+        self._workers = [self._spawn() for _ in range(self.workers)]
+
+    def _spawn(self) -> _Worker:
+        env = {**os.environ, **thread_env(self.spec.worker_threads())}
+        # The worker imports what this process can import (tests, a user's package).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        process = subprocess.Popen([sys.executable, "-c", _WORKER],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        return _Worker(process)
 
     def _execute(self, tasks: list[Task]) -> Iterator[TaskResult]:
-        pending: dict[Future, Task] = {}
         queue = list(reversed(tasks))
-        # A worker that dies (OOM, a crash in native code) breaks the whole pool and every
-        # task in flight with it. Those tasks are rerun one at a time in a fresh pool, so
-        # only the task that really kills its worker is reported as failed.
-        suspects: list[Task] = []
-        solo: Task | None = None
-        # Keep the queue short (2 per worker) so an interrupt cancels little in flight and
-        # results arrive in roughly task order.
-        depth = 2 * self.workers
+        selector = selectors.DefaultSelector()
         try:
-            while queue or pending or suspects:
-                if suspects:
-                    if not pending:
-                        solo = suspects.pop()
-                        pending[self._pool.submit(call_task, solo)] = solo
-                else:
-                    solo = None
-                    while queue and len(pending) < depth:
+            while queue or any(w.task is not None for w in self._workers):
+                for worker in self._workers:
+                    if worker.task is None and queue:
                         task = queue.pop()
-                        pending[self._pool.submit(call_task, task)] = task
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                broken = False
-                for future in done:
-                    task = pending.pop(future)
-                    outcome = _outcome(future, task)
-                    if outcome.error_type == "WorkerDied":
-                        broken = True
-                        if task is not solo:
-                            suspects.append(task)
-                            continue
-                    yield outcome
-                if broken:
-                    suspects.extend(pending.values())
-                    pending.clear()
-                    self._restart()
+                        if self._send(worker, task):
+                            selector.register(worker.process.stdout, selectors.EVENT_READ,
+                                              worker)
+                        else:
+                            yield _died(task, worker)
+                            self._replace(worker)
+                for key, _ in selector.select():
+                    worker: _Worker = key.data
+                    selector.unregister(key.fileobj)
+                    task, worker.task = worker.task, None
+                    payload = read_message(worker.process.stdout)
+                    if payload is None:
+                        yield _died(task, worker)
+                        self._replace(worker)
+                        continue
+                    result = pickle.loads(payload)
+                    if result.key == "?":  # the worker could not unpickle the task
+                        result = TaskResult(key=task.key, ok=False, error=result.error,
+                                            error_type=result.error_type, config=task.config)
+                    yield result
         except BaseException:
             self._kill()
             raise
+        finally:
+            selector.close()
 
-    def _restart(self) -> None:
-        self._kill()
-        self._start()
-        self._started = True
+    def _send(self, worker: _Worker, task: Task) -> bool:
+        worker.task = task
+        try:
+            payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - a lambda or an open file in the task
+            raise TypeError(f"task {task.key} cannot be sent to a worker process: {exc}; "
+                            "task functions must be module-level and their arguments "
+                            "picklable") from None
+        try:
+            write_message(worker.process.stdin, payload)
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    def _replace(self, worker: _Worker) -> None:
+        _end(worker.process)
+        fresh = self._spawn()
+        worker.process, worker.task = fresh.process, None
 
     def _stop(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.process.stdin.close()  # the worker's read ends: it exits
+        for worker in self._workers:
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _end(worker.process)
+            if worker.process.stdout is not None:
+                worker.process.stdout.close()
+        self._workers = []
 
     def _kill(self) -> None:
-        """Stop now (Ctrl-C, an abandoned iterator): cancel queued tasks, end the workers."""
-        pool, self._pool = self._pool, None
+        """Stop now (Ctrl-C, an abandoned iterator): end every worker, drop the queue."""
+        for worker in self._workers:
+            _end(worker.process)
+        self._workers = []
         self._started = False
-        if pool is None:
-            return
-        processes = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
 
 
-def _outcome(future: Future, task: Task) -> TaskResult:
-    try:
-        return future.result()
-    except BrokenProcessPool as exc:
-        return TaskResult(key=task.key, ok=False, error_type="WorkerDied", config=task.config,
-                          error=f"the worker process running this task died ({exc}); it may "
-                          "have run out of memory or crashed in native code")
-    except Exception as exc:  # noqa: BLE001 - e.g. the task or its result does not pickle
-        return TaskResult(key=task.key, ok=False, error_type=type(exc).__name__,
-                          config=task.config, error=f"{type(exc).__name__}: {exc}")
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _died(task: Task, worker: _Worker) -> TaskResult:
+    code = worker.process.poll()
+    return TaskResult(key=task.key, ok=False, error_type="WorkerDied", config=task.config,
+                      error=f"the worker process running this task died (exit code {code}); "
+                      "it may have run out of memory or crashed in native code")

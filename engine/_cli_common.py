@@ -1,0 +1,52 @@
+"""What every ``alfred`` command shares: consoles and the exit-code contract.
+
+Exit codes: 0 success, 1 the run failed (a bug or an environment problem: the traceback
+is shown), 2 bad input (a one-paragraph message naming the file and key, no traceback),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from engine.errors import AlfredError, ConfigError, DataError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def out_console() -> Console:
+    # Built per use, not at import, so COLUMNS and redirected streams are honoured.
+    return Console()
+
+
+def err_console() -> Console:
+    return Console(stderr=True)
+
+
+@contextmanager
+def exit_codes(interrupted: str = "interrupted; no run folder was written") -> Iterator[None]:
+    """Map exceptions to exit codes: input errors get a message, bugs a traceback."""
+    try:
+        yield
+    except (ConfigError, DataError) as exc:
+        err_console().print(Text("error: ", style="bold red") + Text(str(exc)))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except AlfredError as exc:
+        err_console().print(Text("run failed: ", style="bold red") + Text(str(exc)))
+        raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        err_console().print(Text(interrupted, style="yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception:
+        err_console().print(Text("run failed with an unexpected error (a bug; please report "
+                                 "it with this traceback):", style="bold red"))
+        err_console().print(Text(traceback.format_exc()))
+        raise typer.Exit(EXIT_FAILED) from None
