@@ -290,6 +290,12 @@ def tune_command(
     seed: Annotated[int | None, typer.Option(help="Sampler seed (default: the scenario's "
                                              "seed).")] = None,
     device: DeviceOpt = None,
+    executor: Annotated[str | None, typer.Option(help="Fan trials out: inline (default "
+                                                 "unless the scenario has an executor: "
+                                                 "section), local or ray.")] = None,
+    workers: Annotated[str | None, typer.Option(help="Workers for local/ray: auto or N; "
+                                                "trials split over them, one shared "
+                                                "study.")] = None,
 ) -> None:
     """Search hyperparameters with Optuna; best config per analyst and symbol as JSON."""
     from analysts.tuning import load_search_space, tune
@@ -313,7 +319,8 @@ def tune_command(
         records = tune(search, bars, n_trials=trials, out=target,
                        base_config=_override(config, device, None, True), symbols=chosen,
                        pooled=pooled, storage=storage,
-                       seed=loaded.seed if seed is None else seed, until=until)
+                       seed=loaded.seed if seed is None else seed, until=until,
+                       executor=_tune_executor(loaded, executor, workers), workers=workers)
         table = Table(title=f"{loaded.name}: tuned {name} on data up to {until} ({why}); "
                       f"{search.objective} ({search.study_direction})")
         for column in ("symbol", search.objective, "trial", "params", "ms/row"):
@@ -325,3 +332,12 @@ def tune_command(
         out_console.print(table)
         out_console.print(Text(f"results in {target / name}; promote them with `alfred "
                                f"analyst promote {target}`"))
+
+
+def _tune_executor(scenario, kind: str | None, workers: str | None):
+    """Trials run in sequence (reproducible from the seed) unless asked to fan out."""
+    if kind is None and workers is not None:
+        kind = "local"
+    if kind is not None:
+        return {**scenario.executor.model_dump(), "kind": kind}
+    return scenario.executor if "executor" in scenario.model_fields_set else "inline"

@@ -227,16 +227,22 @@ def tune(
     until: datetime | str | None = None,
     validation_fraction: float = 0.25,
     timeout_s: float | None = None,
+    executor: Any = "inline",
+    workers: int | str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run one study per symbol (or one ``pooled`` study named ``ALL``); write the best.
 
     ``bars`` up to ``until`` (default: all) are the tuning data: trials fit on the first
     ``1 - validation_fraction`` of its timestamps and are scored on the rest. Returns the
     written records by symbol.
-    """
-    import optuna
 
-    from analysts._registry import get_analyst
+    Studies fan out through :mod:`engine.executor` (``executor``: ``inline`` by default,
+    ``local`` processes or ``ray``): each symbol's trials are split over the workers, every
+    worker optimising the same study in the shared RDB ``storage`` with its own sampler
+    seed (``seed + worker``), which is how Optuna distributes one study. With one worker
+    the trials run in sequence from ``seed``, so results are reproducible.
+    """
+    from engine.executor import Task, make_executor
 
     if n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {n_trials}")
@@ -265,56 +271,36 @@ def tune(
     if isinstance(base.get("train"), dict):  # one checkpoint folder cannot serve every trial
         base["train"] = {k: v for k, v in base["train"].items() if k != "checkpoint_dir"}
     base["validation_fraction"] = validation_fraction
-    searched_loss = "loss" in space.params
-    if searched_loss:
+    if "loss" in space.params:
         warnings.warn("the search space varies 'loss': validation losses of different kinds "
                       "do not compare, so trials are not pruned", stacklevel=2)
-    from analysts._registry import REGISTRY
-
-    config_class = REGISTRY[space.analyst].config_class
-    horizon_default = config_class.model_fields["horizon"].default
-    written = {}
+    periods = {}
     for symbol, data in groups.items():
         stamps = data["ts"].unique().sort()
         if stamps.len() < 4:
             raise DataError(f"symbol {symbol}: {stamps.len()} bars are too few to tune on")
-        fit_end = stamps[-1]
-        val_start = stamps[int(stamps.len() * (1 - validation_fraction))]
+        periods[symbol] = (stamps[0], stamps[int(stamps.len() * (1 - validation_fraction))],
+                           stamps[-1])
 
-        def objective(trial: optuna.Trial, data: pl.DataFrame = data,
-                      fit_end: datetime = fit_end, val_start: datetime = val_start) -> float:
-            values = json.loads(json.dumps(base))
-            for name, spec in space.params.items():
-                _set_dotted(values, name, spec.suggest(trial, name))
-            config = build_config(config_class, f"trial {trial.number}", values)
-            analyst = get_analyst(space.analyst, **config.model_dump())
+    ex = make_executor(executor, workers=workers)
+    chunks = _split(n_trials, 1 if ex.kind == "inline" else ex.workers)
+    tasks = [
+        Task(key=f"{symbol}#{j}", fn=_optimise, config={"symbol": symbol, "trials": n},
+             args=(space, base, data, periods[symbol][1], periods[symbol][2], storage_url,
+                   f"{space.analyst}-{symbol}", seed + j, n, timeout_s))
+        for symbol, data in groups.items() for j, n in enumerate(chunks)
+    ]
+    with ex:
+        results = ex.run(tasks, progress="tuning trials")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise DataError("tuning failed: " + "; ".join(r.describe_failure() for r in failed[:3]))
 
-            def report(epoch: int, train_loss: float, val_loss: float | None) -> None:
-                if searched_loss or val_loss is None:
-                    return
-                trial.report(val_loss, epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
+    import optuna
 
-            analyst.fit(data, until=fit_end, on_epoch=report)
-            horizon = getattr(config, "horizon", horizon_default)
-            metrics, latency = validation_metrics(analyst, data, val_start, fit_end, horizon)
-            trial.set_user_attr("metrics", metrics)
-            trial.set_user_attr("latency", latency)
-            trial.set_user_attr("config", config.model_dump(mode="json"))
-            value = metrics[space.objective]
-            if value is None or not math.isfinite(value):
-                raise optuna.TrialPruned(f"{space.objective} is undefined for this trial")
-            return float(value)
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(
-            study_name=f"{space.analyst}-{symbol}", storage=storage_url, load_if_exists=True,
-            direction=space.study_direction,
-            sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-        )
-        study.optimize(objective, n_trials=n_trials, timeout=timeout_s, catch=(DataError,))
+    written = {}
+    for symbol in groups:
+        study = optuna.load_study(study_name=f"{space.analyst}-{symbol}", storage=storage_url)
         complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not complete:
             raise DataError(f"symbol {symbol}: no trial completed ({len(study.trials)} pruned "
@@ -323,6 +309,7 @@ def tune(
         overrides = json.loads(json.dumps(base))
         for name, value in best.params.items():
             _set_dotted(overrides, name, value)
+        first, val_start, fit_end = periods[symbol]
         record = {
             "analyst": space.analyst, "symbol": symbol, "metric": space.objective,
             "direction": space.study_direction, "value": best.value,
@@ -332,12 +319,67 @@ def tune(
             "trials": {state.name.lower(): sum(t.state == state for t in study.trials)
                        for state in optuna.trial.TrialState},
             "study": study.study_name, "storage": _redact(storage_url),
-            "tuning_period": {"start": str(stamps[0]), "validation_start": str(val_start),
+            "tuning_period": {"start": str(first), "validation_start": str(val_start),
                               "end": str(fit_end)},
         }
         (folder / f"{symbol}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         written[symbol] = record
     return written
+
+
+def _split(n_trials: int, workers: int) -> list[int]:
+    """``n_trials`` over at most ``workers`` parts, as even as possible."""
+    parts = max(1, min(workers, n_trials))
+    return [n_trials // parts + (i < n_trials % parts) for i in range(parts)]
+
+
+def _optimise(space: SearchSpace, base: dict[str, Any], data: pl.DataFrame,
+              val_start: datetime, fit_end: datetime, storage_url: str, study_name: str,
+              seed: int, n_trials: int, timeout_s: float | None) -> int:
+    """Run ``n_trials`` of the symbol's study (shared storage); a task of the executor."""
+    import optuna
+
+    from analysts._registry import REGISTRY, get_analyst
+    from engine.executor import apply_worker_threads
+
+    apply_worker_threads()
+    config_class = REGISTRY[space.analyst].config_class
+    horizon_default = config_class.model_fields["horizon"].default
+    searched_loss = "loss" in space.params
+
+    def objective(trial: optuna.Trial) -> float:
+        values = json.loads(json.dumps(base))
+        for name, spec in space.params.items():
+            _set_dotted(values, name, spec.suggest(trial, name))
+        config = build_config(config_class, f"trial {trial.number}", values)
+        analyst = get_analyst(space.analyst, **config.model_dump())
+
+        def report(epoch: int, train_loss: float, val_loss: float | None) -> None:
+            if searched_loss or val_loss is None:
+                return
+            trial.report(val_loss, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        analyst.fit(data, until=fit_end, on_epoch=report)
+        horizon = getattr(config, "horizon", horizon_default)
+        metrics, latency = validation_metrics(analyst, data, val_start, fit_end, horizon)
+        trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("latency", latency)
+        trial.set_user_attr("config", config.model_dump(mode="json"))
+        value = metrics[space.objective]
+        if value is None or not math.isfinite(value):
+            raise optuna.TrialPruned(f"{space.objective} is undefined for this trial")
+        return float(value)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=study_name, storage=storage_url, load_if_exists=True,
+        direction=space.study_direction, sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    study.optimize(objective, n_trials=n_trials, timeout=timeout_s, catch=(DataError,))
+    return n_trials
 
 
 def _redact(url: str) -> str:

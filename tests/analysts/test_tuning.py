@@ -83,6 +83,24 @@ def test_tune_writes_the_best_config_per_symbol_and_is_seeded(bars, tmp_path):
     assert more["S1"]["trials"]["complete"] == 3
 
 
+@pytest.mark.slow
+def test_trials_fan_out_over_workers_into_one_shared_study(bars, tmp_path):
+    import optuna
+
+    space = parse_search_space(SPACE)
+    records = tune(space, bars, n_trials=4, out=tmp_path, symbols=["S0", "S1"], seed=3,
+                   executor="local", workers=2)
+    assert set(records) == {"S0", "S1"}
+    for symbol in ("S0", "S1"):
+        study = optuna.load_study(study_name=f"magnitude-{symbol}",
+                                  storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+        # two workers each ran half of the trials against the same stored study
+        assert len(study.trials) == 4 and records[symbol]["trials"]["complete"] + records[
+            symbol]["trials"]["pruned"] == 4
+        best = min((t for t in study.trials if t.value is not None), key=lambda t: t.value)
+        assert records[symbol]["value"] == pytest.approx(best.value)
+
+
 def test_promoted_configs_feed_per_symbol_models(bars, tmp_path):
     tune(parse_search_space(SPACE), bars, n_trials=1, out=tmp_path, seed=0)
     [path] = promote(tmp_path)
