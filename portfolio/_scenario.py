@@ -19,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import yaml
 from pydantic import ValidationError
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, RunError
 from engine.scenario import Scenario, StrategySpec, scenario_to_dict
 from portfolio._config import EngineSettings, RLSpec
 from portfolio._evaluate import Comparison, compare, metrics_row
@@ -115,6 +116,8 @@ def train_rl_scenario(
     total_timesteps: int | None = None,
     progress: ProgressFn | None = None,
     progress_bar: bool = False,
+    executor: Any = None,
+    workers: int | str | None = None,
 ) -> RLRunSummary:
     """Train ``rl.seeds`` agents, evaluate each on the test span against the baselines.
 
@@ -150,20 +153,32 @@ def train_rl_scenario(
 
     target.mkdir(parents=True, exist_ok=True)
     _write_config(target / "config.yaml", sc, spec, inputs.source, started_at)
-    from portfolio._train import train_policy
+    from engine.executor import Task, make_executor
 
-    results = []
-    for i, seed in enumerate(spec.seeds):
-        report(f"training seed {seed} ({spec.agent.algorithm}, {spec.agent.total_timesteps} "
-               "timesteps)", 1 + i, total)
-        val = None if spec.validation is None else (spec.validation.start, spec.validation.end)
-        results.append(train_policy(
-            market, spec.agent, seed=seed, train=(spec.train.start, spec.train.end),
+    val = None if spec.validation is None else (spec.validation.start, spec.validation.end)
+    tasks = [
+        Task(key=f"seed_{seed}", fn=train_seed, config={"seed": seed}, kwargs=dict(
+            market=market, agent=spec.agent, seed=seed, train=(spec.train.start, spec.train.end),
             validation=val, settings=settings, directory=target / f"seed_{seed}",
             eval_freq=spec.eval_freq, n_eval_episodes=spec.n_eval_episodes,
             checkpoint_freq=spec.checkpoint_freq,
             resume=resume and _has_progress(target / f"seed_{seed}"),
             progress_bar=progress_bar))
+        for seed in spec.seeds
+    ]
+    # Seeds are independent, so any executor gives the same policies; inline by default
+    # (one process, the SB3 progress bar works), processes or Ray when asked.
+    ex = make_executor(executor if executor is not None else (
+        sc.executor if "executor" in sc.model_fields_set else "inline"), workers=workers)
+    results = []
+    with ex:
+        for i, result in enumerate(ex.imap(tasks)):
+            if not result.ok:
+                raise RunError(f"{result.describe_failure()}\n{result.error}")
+            results.append(result.value)
+            report(f"trained seed {result.value.seed} ({spec.agent.algorithm}, "
+                   f"{spec.agent.total_timesteps} timesteps)", 2 + i, total)
+    results.sort(key=lambda r: spec.seeds.index(r.seed))
     report("evaluating on the test span", 1 + len(spec.seeds), total)
     comparison, curves = _evaluate(results, spec.agent, envs["test"], baselines,
                                    inputs.signals, settings)
@@ -171,6 +186,19 @@ def train_rl_scenario(
     report("done", total, total)
     return RLRunSummary(name=sc.name, run_dir=target, seeds=tuple(results),
                         comparison=comparison, elapsed_s=time.perf_counter() - started)
+
+
+def train_seed(**options: Any):
+    """One seed's training as an executor task: the result without the in-memory agent
+    (its weights are on disk in the seed folder; an SB3 model does not travel well)."""
+    import dataclasses
+
+    from engine.executor import apply_worker_threads
+    from portfolio._train import train_policy
+
+    apply_worker_threads()
+    result = train_policy(**options)
+    return dataclasses.replace(result, model=None) if options.get("directory") else result
 
 
 def _has_progress(folder: Path) -> bool:
@@ -255,7 +283,9 @@ def _evaluate(results, agent, test_env, baselines, signals, settings: EngineSett
     curves = []
     for res in results:
         model = res.model
-        if res.model_path is not None and res.model_path.name == "best_model.zip":
+        # the best validation model, or one trained in another process: load its weights
+        if res.model_path is not None and (model is None
+                                           or res.model_path.name == "best_model.zip"):
             model = build_model(agent, test_env, seed=res.seed, inference_only=True)
             load_weights(model, PolicyFiles(res.model_path, res.directory / "policy.json"),
                          with_extras=False)

@@ -70,6 +70,11 @@ def train_rl(
     timesteps: Annotated[int | None, typer.Option(help="Override rl.agent.total_timesteps.",
                                                   min=1)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    executor: Annotated[str | None, typer.Option(help="Train seeds in parallel: local or "
+                                                 "ray (default inline, unless the scenario "
+                                                 "has an executor: section).")] = None,
+    workers: Annotated[str | None, typer.Option(help="Workers for local/ray: auto or N.")]
+    = None,
 ) -> None:
     """Train the RL portfolio manager (PPO, A2C or SAC) over seeds; compare it on the test span.
 
@@ -87,7 +92,9 @@ def train_rl(
 
         summary = train_rl_scenario(scenario, out=out, resume=resume, overwrite=overwrite,
                                     seeds=_parse_seeds(seeds), total_timesteps=timesteps,
-                                    progress=progress, progress_bar=not quiet)
+                                    progress=progress, progress_bar=not quiet,
+                                    executor=executor or ("local" if workers else None),
+                                    workers=workers)
         _print_summary(summary)
 
 

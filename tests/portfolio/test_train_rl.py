@@ -153,3 +153,16 @@ def test_the_bundled_rl_scenario_runs_with_a_tiny_budget(tmp_path):
     labels = summary.comparison.summary["strategy"].to_list()
     assert labels == ["rl", "topk", "equal_weight", "buy_and_hold"]
     assert summary.comparison.runs["sharpe"].is_finite().all()
+
+
+@pytest.mark.slow
+def test_seeds_trained_in_worker_processes_match_inline(tmp_path):
+    scenario = _write(tmp_path)
+    inline = train_rl_scenario(scenario, out=tmp_path / "inline")
+    local = train_rl_scenario(scenario, out=tmp_path / "local", executor="local", workers=2)
+    a = pl.read_csv(tmp_path / "inline" / "evaluation" / "runs.csv")
+    b = pl.read_csv(tmp_path / "local" / "evaluation" / "runs.csv")
+    assert a.equals(b)  # seeds are independent: same policies whichever process trained them
+    assert [r.seed for r in local.seeds] == [0, 1]
+    assert [r.seed for r in inline.seeds] == [0, 1]
+    assert all(r.model_path is not None and r.model_path.is_file() for r in local.seeds)
