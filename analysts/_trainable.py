@@ -135,11 +135,13 @@ class TrainableAnalyst(ConfiguredAnalyst):
         return out
 
     def fit(self, bars: pl.DataFrame, until: TimeLike | None = None, *,
-            on_epoch: Any = None) -> Self:
+            on_epoch: Any = None, executor: Any = None) -> Self:
         """Train on bars dated ``<= until`` (all bars when None); returns self.
 
         ``on_epoch(epoch, train_loss, val_loss)`` is called after every epoch (tuning uses
-        it to prune bad trials; it may raise to stop)."""
+        it to prune bad trials; it may raise to stop). ``executor`` (a spec for
+        :func:`engine.executor.make_executor`) trains per-symbol models in parallel; each
+        model is seeded from its own config, so the result does not depend on it."""
         checked = check_bars(bars, self.name)
         until_dt = (checked["ts"].max() if until is None
                     else as_datetime(until, checked["ts"].dtype, "until"))
@@ -148,12 +150,35 @@ class TrainableAnalyst(ConfiguredAnalyst):
             raise DataError(f"analyst {self.name!r}: no bars on or before until={until_dt}; "
                             f"the bars start at {checked['ts'].min()}")
         assets = sorted(history["asset"].unique().to_list())
-        units = {}
-        for key, config in self.unit_configs(assets).items():
-            part = history if key == POOLED else history.filter(pl.col("asset") == key)
-            units[key] = self._fit_unit(part, config, until_dt, key, on_epoch)
-        self.units = units
+        configs = self.unit_configs(assets)
+        parts = {key: history if key == POOLED else history.filter(pl.col("asset") == key)
+                 for key in configs}
+        if executor is not None and len(configs) > 1 and on_epoch is None:
+            self.units = self._fit_units_fanned(parts, configs, until_dt, executor)
+            return self
+        self.units = {key: self._fit_unit(parts[key], config, until_dt, key, on_epoch)
+                      for key, config in configs.items()}
         return self
+
+    def _fit_units_fanned(self, parts: dict[str, pl.DataFrame], configs: dict,
+                          until: datetime, executor: Any) -> dict[str, Unit]:
+        from engine.errors import RunError
+        from engine.executor import Task, make_executor
+
+        tasks = [Task(key=key, fn=fit_unit_task, config={"analyst": self.name, "unit": key},
+                      args=(type(self), self.config, parts[key], config, until, key))
+                 for key, config in configs.items()]
+        units = {}
+        with make_executor(executor) as ex:
+            for result in ex.run(tasks, progress=f"training {self.name} per symbol"):
+                if not result.ok:
+                    if result.error_type in ("DataError", "ConfigError"):
+                        last = result.error.strip().splitlines()[-1]
+                        raise DataError(f"analyst {self.name!r} ({result.key}): "
+                                        f"{last.split(': ', 1)[-1]}")
+                    raise RunError(f"{result.describe_failure()}\n{result.error}")
+                units[result.key] = result.value
+        return units
 
     def _fit_unit(self, history: pl.DataFrame, config: TrainableConfig, until: datetime,
                   key: str, on_epoch: Any = None) -> Unit:
@@ -375,3 +400,12 @@ def load_analyst(path: str | Path) -> TrainableAnalyst:
         raise DataError(f"{path}: analyst {meta['analyst']!r} is not a trainable analyst "
                         f"registered in analysts.REGISTRY")
     return cls.load(path)
+
+
+def fit_unit_task(cls: type[TrainableAnalyst], analyst_config: Any, part: pl.DataFrame,
+                  config: TrainableConfig, until: datetime, key: str) -> Unit:
+    """One per-symbol model trained in an executor worker (module level: it must pickle)."""
+    from engine.executor import apply_worker_threads
+
+    apply_worker_threads()
+    return cls(analyst_config)._fit_unit(part, config, until, key)

@@ -203,7 +203,7 @@ def _run_analysts(scenario: Scenario, history: pl.DataFrame,
     frames = []
     for i, analyst in enumerate(build_analysts(scenario)):
         try:
-            analyst.fit(history, until=until)
+            analyst.fit(history, until=until, **_fit_options(scenario, analyst))
             signals = analyst.predict(history, start=first_bar, end=last_bar)
         except (ConfigError, DataError) as exc:
             raise type(exc)(f"{scenario.source}: analysts[{i}] ({analyst.name}): {exc}") from None
@@ -215,6 +215,17 @@ def _run_analysts(scenario: Scenario, history: pl.DataFrame,
             )
         frames.append(signals)
     return merge_signals(frames)
+
+
+def _fit_options(scenario: Scenario, analyst) -> dict:
+    """Per-symbol models train through the scenario's executor when the file asks for one
+    (an ``executor:`` section) and this process is not itself an executor's worker."""
+    from analysts import TrainableAnalyst
+
+    if ("executor" in scenario.model_fields_set and isinstance(analyst, TrainableAnalyst)
+            and not os.environ.get("ALFRED_TORCH_THREADS")):
+        return {"executor": scenario.executor}
+    return {}
 
 
 def merge_signals(frames: list[pl.DataFrame]) -> pl.DataFrame:

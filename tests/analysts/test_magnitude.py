@@ -82,6 +82,17 @@ def test_per_symbol_models_with_tuned_configs(bars, tmp_path):
         get_analyst("magnitude", **CONFIG, tuned_configs=str(bad)).fit(bars)
 
 
+@pytest.mark.slow
+def test_per_symbol_models_train_in_worker_processes_identically(bars):
+    inline = get_analyst("magnitude", **CONFIG, per_symbol=True).fit(bars, until="2020-05-31")
+    fanned = get_analyst("magnitude", **CONFIG, per_symbol=True).fit(
+        bars, until="2020-05-31", executor={"kind": "local", "workers": 2})
+    assert sorted(fanned.units) == ["S0", "S1", "S2"]
+    a = inline.predict(bars, start="2020-06-01")
+    b = fanned.predict(bars, start="2020-06-01")
+    assert a.equals(b)  # each model is seeded from its config, whichever process trains it
+
+
 def test_window_flattens_several_rows_and_mismatched_features_are_refused(bars, tmp_path):
     analyst = get_analyst("magnitude", **{**CONFIG, "window": 3}).fit(bars, until="2020-05-31")
     assert isinstance(analyst, MagnitudeAnalyst)
