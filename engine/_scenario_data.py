@@ -221,9 +221,10 @@ def _fit_options(scenario: Scenario, analyst) -> dict:
     """Per-symbol models train through the scenario's executor when the file asks for one
     (an ``executor:`` section) and this process is not itself an executor's worker."""
     from analysts import TrainableAnalyst
+    from engine.executor import in_worker
 
     if ("executor" in scenario.model_fields_set and isinstance(analyst, TrainableAnalyst)
-            and not os.environ.get("ALFRED_TORCH_THREADS")):
+            and not in_worker()):
         return {"executor": scenario.executor}
     return {}
 

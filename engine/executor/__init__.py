@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.executor._base import Executor
 from engine.executor._journal import Journal
-from engine.executor._local import InlineExecutor, LocalExecutor, thread_env
+from engine.executor._local import WORKER_MARKER, InlineExecutor, LocalExecutor, thread_env
 from engine.executor._progress import FanoutProgress
 from engine.executor._ray import RayExecutor, probe_address
 from engine.executor._spec import ExecutorKind, ExecutorSpec, parse_executor_spec
@@ -39,6 +39,13 @@ def make_executor(spec: ExecutorSpec | str | dict[str, Any] | None = None,
     return _KINDS[parsed.kind](parsed)
 
 
+def in_worker() -> bool:
+    """True inside an executor's worker process (where a task must not fan out again)."""
+    import os
+
+    return os.environ.get(WORKER_MARKER) == "1"
+
+
 def apply_worker_threads() -> None:
     """Cap torch's threads inside a worker (env set by the executor; no-op elsewhere).
 
@@ -55,6 +62,7 @@ def apply_worker_threads() -> None:
 
 
 __all__ = [
+    "WORKER_MARKER",
     "Executor",
     "ExecutorKind",
     "ExecutorSpec",
@@ -67,6 +75,7 @@ __all__ = [
     "TaskResult",
     "apply_worker_threads",
     "call_task",
+    "in_worker",
     "make_executor",
     "parse_executor_spec",
     "probe_address",

@@ -30,13 +30,15 @@ from engine.executor._worker import read_message, write_message
 # Not ``-m engine.executor._worker``: the package imports that module first, and runpy
 # warns about running a module that is already imported.
 _WORKER = "from engine.executor._worker import main; main()"
+WORKER_MARKER = "ALFRED_EXECUTOR_WORKER"
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "NUMBA_NUM_THREADS", "POLARS_MAX_THREADS", "ALFRED_TORCH_THREADS")
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """Environment that caps every library's thread pool at ``threads``."""
-    return dict.fromkeys(_THREAD_VARS, str(threads))
+    """Environment of a worker: every library's thread pool capped at ``threads``, and a
+    marker that code inside a worker reads to not fan out again (no nested pools)."""
+    return {**dict.fromkeys(_THREAD_VARS, str(threads)), WORKER_MARKER: "1"}
 
 
 class InlineExecutor(Executor):
