@@ -35,14 +35,14 @@ class FanoutProgress:
         enabled = label is not None and (force or sys.stderr.isatty())
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed"), TextColumn("ETA"),
+            TextColumn("{task.fields[failed]} failed, {task.fields[left]} left"), TextColumn("ETA"),
             TimeRemainingColumn(), TimeElapsedColumn(), console=console,
             disable=not enabled, transient=False,
         ) if enabled else None
         self._task = None
         if self._progress is not None:
             self._progress.start()
-            self._task = self._progress.add_task(label or "", total=total, failed=0)
+            self._task = self._progress.add_task(label or "", total=total, failed=0, left=total)
 
     def update(self, result: TaskResult) -> None:
         self.done += 1
@@ -51,7 +51,7 @@ class FanoutProgress:
         if not result.resumed:
             self._ran += 1
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, failed=self.failed)
+            self._progress.update(self._task, advance=1, failed=self.failed, left=self.remaining)
 
     @property
     def remaining(self) -> int:

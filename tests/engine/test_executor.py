@@ -188,3 +188,16 @@ def test_ray_matches_local_and_isolates_failures(ray_executor):
     squares = ray_executor.run(_square_tasks())
     assert [r.ok for r in squares] == [True, True, True, False, True, True]
     assert squares[3].config == {"x": 3} and "three" in squares[3].error
+
+
+def test_progress_counts_done_failed_and_left(capsys):
+    from engine.executor import FanoutProgress
+
+    bar = FanoutProgress("tasks", 3, force=True)
+    bar.update(TaskResult(key="a", ok=True))
+    bar.update(TaskResult(key="b", ok=False, error="x"))
+    assert (bar.done, bar.failed, bar.remaining) == (2, 1, 1)
+    assert bar.eta_s() is not None and bar.eta_s() >= 0
+    bar.close()
+    drawn = capsys.readouterr().err
+    assert "2/3" in drawn and "1 failed, 1 left" in drawn
