@@ -173,7 +173,7 @@ class TrainableAnalyst(ConfiguredAnalyst):
             for result in ex.run(tasks, progress=f"training {self.name} per symbol"):
                 if not result.ok:
                     if result.error_type in ("DataError", "ConfigError"):
-                        last = result.error.strip().splitlines()[-1]
+                        last = result.error_line()
                         raise DataError(f"analyst {self.name!r} ({result.key}): "
                                         f"{last.split(': ', 1)[-1]}")
                     raise RunError(f"{result.describe_failure()}\n{result.error}")

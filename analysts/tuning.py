@@ -282,6 +282,12 @@ def tune(
         periods[symbol] = (stamps[0], stamps[int(stamps.len() * (1 - validation_fraction))],
                            stamps[-1])
 
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for symbol in groups:  # create storage tables and studies once, before workers race for them
+        optuna.create_study(study_name=f"{space.analyst}-{symbol}", storage=_storage(storage_url),
+                            load_if_exists=True, direction=space.study_direction)
     ex = make_executor(executor, workers=workers)
     chunks = _split(n_trials, 1 if ex.kind == "inline" else ex.workers)
     tasks = [
@@ -296,11 +302,10 @@ def tune(
     if failed:
         raise DataError("tuning failed: " + "; ".join(r.describe_failure() for r in failed[:3]))
 
-    import optuna
-
     written = {}
     for symbol in groups:
-        study = optuna.load_study(study_name=f"{space.analyst}-{symbol}", storage=storage_url)
+        study = optuna.load_study(study_name=f"{space.analyst}-{symbol}",
+                                  storage=_storage(storage_url))
         complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not complete:
             raise DataError(f"symbol {symbol}: no trial completed ({len(study.trials)} pruned "
@@ -374,12 +379,25 @@ def _optimise(space: SearchSpace, base: dict[str, Any], data: pl.DataFrame,
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=study_name, storage=storage_url, load_if_exists=True,
+        study_name=study_name, storage=_storage(storage_url), load_if_exists=True,
         direction=space.study_direction, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
     )
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, catch=(DataError,))
     return n_trials
+
+
+def _storage(url: str) -> Any:
+    """Optuna RDB storage for ``url``; SQLite waits for the write lock instead of failing.
+
+    Workers of one study write to the same SQLite file; its default 5 s busy timeout is too
+    short when a worker commits a trial while another holds the lock (``database is
+    locked``). Server databases (PostgreSQL, MySQL) are used as given.
+    """
+    import optuna
+
+    kwargs = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def _redact(url: str) -> str:

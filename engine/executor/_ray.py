@@ -37,9 +37,9 @@ class RayExecutor(Executor):
     def _start(self) -> None:
         try:
             import ray
-        except ImportError:  # pragma: no cover - ray is a declared dependency
+        except ImportError:  # pragma: no cover - ray is the optional 'scale' extra
             raise ConfigError("executor kind 'ray' needs the ray package: pip install "
-                              "'ray[default]'") from None
+                              "'alfred[scale]' (or pip install ray)") from None
         address = self.spec.address
         env = {"env_vars": thread_env(self.spec.worker_threads())}
         if ray.is_initialized():

@@ -43,8 +43,23 @@ class TaskResult:
     def describe_failure(self) -> str:
         """One paragraph a user can act on: which task, with what settings, what broke."""
         settings = "" if not self.config else f" with {self.config}"
-        first = (self.error or "").strip().splitlines()
-        return f"task {self.key}{settings} failed: {first[-1] if first else 'unknown error'}"
+        return f"task {self.key}{settings} failed: {self.error_line()}"
+
+    def error_line(self) -> str:
+        """The exception's own line from the traceback (``Type: message``).
+
+        Not simply the traceback's last line: some libraries append notes after it
+        (SQLAlchemy's "Background on this error at: ..."), which say nothing by themselves.
+        """
+        lines = [line for line in (self.error or "").strip().splitlines() if line.strip()]
+        if not lines:
+            return self.error_type or "unknown error"
+        if self.error_type:
+            for line in reversed(lines):
+                head = line.split(":", 1)[0].strip()
+                if not line.startswith(" ") and head.rsplit(".", 1)[-1] == self.error_type:
+                    return line.strip()
+        return lines[-1].strip()
 
 
 def call_task(task: Task) -> TaskResult:

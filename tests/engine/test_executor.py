@@ -36,6 +36,18 @@ def test_inline_results_in_task_order_with_failure_isolated():
     assert "t3" in failed[0].describe_failure() and "{'x': 3}" in failed[0].describe_failure()
 
 
+def test_failure_line_is_the_exception_not_a_trailing_note():
+    # SQLAlchemy appends "(Background on this error at: ...)" after the exception line.
+    error = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+             "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n"
+             "[SQL: INSERT INTO trials]\n(Background on this error at: https://sqlalche.me/e/21/e3q8)")
+    result = TaskResult(key="k", ok=False, error=error, error_type="OperationalError")
+    assert result.error_line().endswith("database is locked")
+    assert "database is locked" in result.describe_failure()
+    plain = TaskResult(key="k", ok=False, error="Traceback\nValueError: bad", error_type="KeyError")
+    assert plain.error_line() == "ValueError: bad"
+
+
 def test_local_pool_matches_inline_on_real_backtests():
     tasks = [Task(key=f"seed{s}", fn=jobs.backtest_total_return, args=(s,)) for s in range(4)]
     with make_executor("inline") as ex:
@@ -170,6 +182,7 @@ def test_non_routable_ray_address_times_out():
 
 @pytest.fixture(scope="module")
 def ray_executor():
+    pytest.importorskip("ray")
     ex = make_executor({"kind": "ray", "address": "local", "workers": 2})
     yield ex
     ex.close()

@@ -165,6 +165,7 @@ sweep:
 
 @pytest.mark.slow
 def test_ray_sweep_gives_the_local_numbers(tmp_path):
+    pytest.importorskip("ray")
     local = run_sweep(_scenario(), tmp_path / "a", executor="local", workers=2,
                       progress=False)
     ray = run_sweep(_scenario(), tmp_path / "b",
