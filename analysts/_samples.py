@@ -12,8 +12,11 @@ Kept apart from the analysts so the as-of reasoning sits in one place:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -51,14 +54,79 @@ class Rows:
         return target_names(self.horizon)[2]
 
 
+# The feature store (see ``feature_store``): the full dataset and the rows built on it.
+_STORE: dict[str, Any] = {"bars": None, "rows": {}}
+
+
+@contextmanager
+def feature_store(bars: pl.DataFrame) -> Iterator[None]:
+    """Build features once on ``bars`` and serve every time slice of them from that.
+
+    Walk-forward folds fit and predict on many time slices of one dataset. Every feature
+    is causal (its value at bar t depends on bars up to t only; tested), so a served row
+    never holds information from after its own bar. A served slice carries the values
+    computed with all the history before it: for windowed features (returns, moving
+    averages, rolling volatility) that equals a rebuild on the slice wherever the rebuild
+    is warmed up; for recursive ones (RSI, MACD, ATR: exponential smoothing) it is the
+    value a live system holding the full history would compute, where a rebuild would
+    restart the smoothing at the slice's first bar. Slices are checked by content, not
+    trusted: bars that differ from the stored ones are built afresh. Labels of rows past a
+    fit's cut-off exist in the full build but are never used: a fit keeps only rows whose
+    label is observed by its cut-off.
+    """
+    previous = dict(_STORE)
+    if _STORE["bars"] is not bars:
+        _STORE.update(bars=bars, rows={})
+    try:
+        yield
+    finally:
+        if previous["bars"] is None:
+            _STORE.update(bars=None, rows={})
+
+
+def _from_store(bars: pl.DataFrame, key: tuple, build) -> Rows | None:
+    store = _STORE["bars"]
+    if store is None or bars.height == 0 or bars.columns != store.columns:
+        return None
+    first, last = bars["ts"].min(), bars["ts"].max()
+    if store is not bars:
+        part = store.filter((pl.col("ts") >= first) & (pl.col("ts") <= last))
+        if part.height != bars.height or not part.sort(["asset", "ts"]).equals(
+                bars.sort(["asset", "ts"])):
+            return None
+    if key not in _STORE["rows"]:
+        _STORE["rows"][key] = build(store)
+    full: Rows = _STORE["rows"][key]
+    frame = full.frame.filter((pl.col("ts") >= first) & (pl.col("ts") <= last))
+    if frame.height == 0:
+        return None
+    return Rows(frame, full.columns, full.warmup, full.horizon)
+
+
 def feature_rows(bars: pl.DataFrame, features: FeatureConfig, horizon: int, window: int,
                  vix: pl.DataFrame | None = None, *, name: str = "analyst",
                  what: str = "features", with_label: bool = True) -> Rows:
     """Features + labels for ``horizon`` + ``_eligible`` (a full window ends here).
 
     Bars too short for even one sample fail here, with the number of bars needed,
-    before the feature builder would complain about all-NaN columns.
+    before the feature builder would complain about all-NaN columns. Inside
+    :func:`feature_store`, time slices of the stored bars are served from one build.
     """
+    if _STORE["bars"] is not None:
+        vix_key = None if vix is None else (vix.height, str(vix["ts"].max()))
+        key = (features.model_dump_json(), horizon, window, vix_key, with_label)
+        stored = _from_store(bars, key, lambda full: _build_rows(
+            full, features, horizon, window, vix, name=name, what=what,
+            with_label=with_label))
+        if stored is not None:
+            return stored
+    return _build_rows(bars, features, horizon, window, vix, name=name, what=what,
+                       with_label=with_label)
+
+
+def _build_rows(bars: pl.DataFrame, features: FeatureConfig, horizon: int, window: int,
+                vix: pl.DataFrame | None = None, *, name: str = "analyst",
+                what: str = "features", with_label: bool = True) -> Rows:
     warmup = warmup_bars(features, resolve_groups(features, bars, vix is not None))
     longest = bars.group_by("asset").len()["len"].max()
     stub = Rows(pl.DataFrame(), (), warmup, horizon)

@@ -62,6 +62,10 @@ def _mount_package_commands() -> None:
     app.command("sweep", epilog="Examples:  alfred sweep scenarios/sweep_topk.yaml  |  "
                 "alfred sweep my.yaml --executor ray --address ray://head:10001")(sweep_command)
     app.add_typer(runs_app, name="runs")
+    from engine.walkforward.cli import walkforward_command
+
+    app.command("walkforward", epilog="Example:  alfred walkforward "
+                "scenarios/walkforward_magnitude_topk.yaml --workers 2")(walkforward_command)
 
 
 

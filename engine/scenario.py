@@ -44,6 +44,7 @@ from engine.costs import Costs
 from engine.errors import ConfigError
 from engine.executor._spec import ExecutorSpec
 from engine.sweep._spec import SweepSpec
+from engine.walkforward._spec import WalkForwardSpec
 from portfolio._config import RLSpec  # pydantic only: no torch/gymnasium at import
 
 FillName = Literal["next_open", "next_close", "same_close"]
@@ -224,6 +225,8 @@ class Scenario(_Strict):
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     # what `alfred sweep` varies (a grid or random sample of this file's own keys)
     sweep: SweepSpec | None = None
+    # what `alfred walkforward` does: analysts refit per fold, one stitched OOS curve
+    walkforward: WalkForwardSpec | None = None
 
     # Folder of the scenario file, for resolving relative input paths (None = cwd), and
     # the file's name for error messages.
