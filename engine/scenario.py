@@ -43,6 +43,7 @@ from engine._scenario_errors import (
 from engine.costs import Costs
 from engine.errors import ConfigError
 from engine.executor._spec import ExecutorSpec
+from engine.stress._spec import StressSpec
 from engine.sweep._spec import SweepSpec
 from engine.walkforward._spec import WalkForwardSpec
 from portfolio._config import RLSpec  # pydantic only: no torch/gymnasium at import
@@ -227,6 +228,8 @@ class Scenario(_Strict):
     sweep: SweepSpec | None = None
     # what `alfred walkforward` does: analysts refit per fold, one stitched OOS curve
     walkforward: WalkForwardSpec | None = None
+    # what `alfred stress` does: the strategies on synthetic paths built from the data
+    stress: StressSpec | None = None
 
     # Folder of the scenario file, for resolving relative input paths (None = cwd), and
     # the file's name for error messages.
