@@ -135,6 +135,8 @@ def load_inputs(scenario: Scenario) -> ScenarioInputs:
             history = resample_bars(history, spec.frequency)
     except (ConfigError, DataError) as exc:
         raise type(exc)(f"{scenario.source}: data: {exc}") from None
+    if spec.regime is not None:
+        _check_regime_covered(scenario, history, str(source))
     day = pl.col("ts").dt.date()
     in_period = pl.lit(True)
     if spec.start is not None:
@@ -158,6 +160,18 @@ def load_inputs(scenario: Scenario) -> ScenarioInputs:
     signals = _run_analysts(scenario, history, bars)
     benchmark, label = _benchmark_returns(scenario.benchmark, bars, panel, spec.end, scenario)
     return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label)
+
+
+def _check_regime_covered(scenario: Scenario, history: pl.DataFrame, source: str) -> None:
+    """A named regime must lie inside the data: a half-covered crash would mislead."""
+    spec = scenario.data
+    first, last = history["ts"].min().date(), history["ts"].max().date()
+    slack = 7  # days: the window may start on a weekend or holiday
+    if (spec.start - first).days < -slack or (last - spec.end).days < -slack:
+        raise DataError(
+            f"{scenario.source}: data.regime {spec.regime!r} ({spec.start} to {spec.end}) lies "
+            f"outside {source}, which spans {first} to {last}; pick a regime inside those "
+            "dates (alfred regimes lists them) or another dataset")
 
 
 def build_analysts(scenario: Scenario) -> list:

@@ -66,6 +66,10 @@ def _mount_package_commands() -> None:
 
     app.command("walkforward", epilog="Example:  alfred walkforward "
                 "scenarios/walkforward_magnitude_topk.yaml --workers 2")(walkforward_command)
+    from engine.regimes.cli import regimes_command
+
+    app.command("regimes", epilog="Examples:  alfred regimes  |  alfred regimes --dataset "
+                "sp500_index")(regimes_command)
 
 
 

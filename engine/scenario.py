@@ -69,6 +69,8 @@ class DataSpec(_Strict):
     start: date | None = None
     end: date | None = None
     frequency: str | None = Field(default=None, description="resample rule, e.g. 1w, 1mo, 1q")
+    regime: str | None = Field(default=None, description="a named historical window (gfc, "
+                               "covid_crash, ...; alfred regimes lists them): sets start/end")
 
     @field_validator("assets", mode="before")
     @classmethod
@@ -99,6 +101,25 @@ class DataSpec(_Strict):
                 "1d, 1w, 2w, 1mo, 1q or 1y (or leave it out to keep the data's own bars)"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _regime_sets_the_period(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("regime") is None:
+            return values
+        from engine.regimes._library import get_regime
+
+        try:
+            regime = get_regime(str(values["regime"]))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        for key in ("start", "end"):
+            given = values.get(key)
+            if given is not None and str(given) != str(getattr(regime, key)):
+                raise ValueError(
+                    f"data.regime {regime.name!r} sets the period ({regime.start} to "
+                    f"{regime.end}); drop data.{key} ({given}) or drop data.regime")
+        return {**values, "start": regime.start, "end": regime.end}
 
     @model_validator(mode="after")
     def _ordered_period(self) -> DataSpec:

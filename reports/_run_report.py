@@ -9,6 +9,7 @@ Layout (everything :func:`rebuild_report` needs is in the folder itself)::
     trades_without_costs.parquet
     benchmark.parquet             ts, return on the run's bars (when given)
     tearsheet.html, plots/*.png
+    regimes.csv, regimes.md       strategy vs benchmark per market regime (with a benchmark)
 
 Metrics are computed before anything is written, so bad input leaves the folder as it was;
 each file is written to a temporary name and moved into place, and ``metrics.json`` goes
@@ -96,6 +97,11 @@ def _write_views(folder: Path, returns: pl.DataFrame, metrics: dict[str, Any],
     if plots:
         write_plots(folder / PLOTS_DIR, returns, benchmark=benchmark, periods_per_year=ppy,
                     title=title, benchmark_label=label)
+    if benchmark is not None and returns.height >= 2:
+        from engine.regimes import regime_breakdown, write_regimes
+
+        write_regimes(folder, regime_breakdown(returns, benchmark, ppy), title=title,
+                      benchmark_label=label, plots=plots)
 
 
 def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_returns=None,

@@ -40,7 +40,7 @@ from engine.sweep._spec import SweepSpec, expand, set_dotted
 # Headline metrics kept in the summary and the journal (with costs; metrics.json has all).
 SUMMARY_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar",
                    "volatility", "win_rate_periods", "win_rate_trades", "n_trades",
-                   "turnover", "exposure", "psr")
+                   "turnover", "exposure", "psr", "benchmark_total_return", "alpha")
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ def plan_sweep(scenario: Scenario, spec: SweepSpec | None = None) -> list[Varian
         tree = copy.deepcopy(base)
         for key, value in params.items():
             set_dotted(tree, key, value)
+        if params.get("data.regime") is not None:  # a named regime brings its own period
+            tree["data"].update(start=None, end=None)
         _validate(tree, scenario, params, known)
         digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode())
         variants.append(Variant(key=f"v{i:04d}-{digest.hexdigest()[:8]}", params=params,

@@ -10,7 +10,8 @@ from rich.text import Text
 
 from engine._cli_common import EXIT_FAILED, err_console, exit_codes, out_console
 
-_SHOWN = ("sharpe", "dsr", "total_return", "max_drawdown", "win_rate_periods", "turnover")
+_SHOWN = ("sharpe", "dsr", "total_return", "benchmark_total_return", "max_drawdown",
+          "win_rate_periods", "turnover")
 
 
 def sweep_command(

@@ -11,6 +11,7 @@ strategy label plus ``summary.md`` at the top. Each report folder holds::
     folds.parquet/.csv     one row per fold: dates, Sharpe, drawdown, win rate, turnover,
                            exit cost, benchmark, analyst forecast metrics vs naive
     folds.md               the same as a table, plus the headline comparison
+    regimes.csv/.md        OOS vs benchmark per market regime, with the folds behind each
     plots/                 equity/drawdown/monthly/rolling Sharpe of the stitched curve,
                            folds.png (equity with fold boundaries, Sharpe per fold)
     tearsheet.html         quantstats tear sheet of the stitched curve (report.tearsheet)
@@ -110,6 +111,15 @@ def _write_one(folder: Path, run, result, scenario: Scenario, inputs, started_at
                     periods_per_year=ppy, title=run.label,
                     benchmark_label=result.benchmark_label or "Benchmark")
         fold_chart(plots / "folds.png", run, result.benchmark_label)
+    if inputs.benchmark is not None:
+        from engine.regimes import regime_breakdown, write_regimes
+
+        table = regime_breakdown(run.returns.select("ts", "return"), inputs.benchmark, ppy,
+                                 folds=[(d["test_start"], d["test_end"])
+                                        for d in result.fold_dates])
+        write_regimes(folder, table, title=f"{scenario.name}: {run.label} (walk-forward OOS)",
+                      benchmark_label=result.benchmark_label or "Benchmark",
+                      plots=scenario.report.plots)
     if scenario.report.tearsheet:
         from reports import write_tearsheet
 
