@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from analysts._config import ConfiguredAnalyst, did_you_mean
+from analysts._ensemble import EnsembleAnalyst, RegimeSwitchAnalyst
 from analysts._file import FileAnalyst
 from analysts._lstm import LSTMAnalyst
 from analysts._magnitude import MagnitudeAnalyst
@@ -13,7 +14,8 @@ from engine.errors import ConfigError
 
 REGISTRY: dict[str, type[ConfiguredAnalyst]] = {
     cls.name: cls
-    for cls in (NaiveAnalyst, MomentumAnalyst, FileAnalyst, LSTMAnalyst, MagnitudeAnalyst)
+    for cls in (NaiveAnalyst, MomentumAnalyst, FileAnalyst, LSTMAnalyst, MagnitudeAnalyst,
+                EnsembleAnalyst, RegimeSwitchAnalyst)
 }
 
 

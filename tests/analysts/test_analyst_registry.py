@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from analysts import REGISTRY, Analyst, MomentumAnalyst, MomentumConfig, available, get_analyst
 from engine.errors import ConfigError
 
-NAMES = ["file", "lstm", "magnitude", "momentum", "naive"]
+NAMES = ["ensemble", "file", "lstm", "magnitude", "momentum", "naive", "regime_switch"]
 
 
 def test_available_lists_every_registered_name_sorted():

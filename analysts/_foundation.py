@@ -1,0 +1,169 @@
+"""Analysts backed by pretrained forecasting models that draw sample paths (Toto, Kronos).
+
+They share one loop: at each forecast bar ``t`` (every ``stride`` bars of the predict
+window, forward-filled between), give the model each asset's last ``context`` bars up
+to and including ``t``, draw sample paths ``horizon`` bars ahead, and reduce the paths
+with the configured aggregate (:mod:`analysts._aggregate`) to ``pred_return``,
+``prob_up``, ``uncertainty`` and ``score`` (= ``pred_return``).
+
+As-of rule: a forecast dated ``t`` sees bars up to ``t`` only, and its random draws are
+seeded from ``(seed, t)`` alone, so changing or appending later bars never changes it.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import polars as pl
+from pydantic import Field, field_validator
+
+from analysts._aggregate import parse_aggregate, summarise_paths
+from analysts._bars import as_datetime, check_bars
+from analysts._config import ConfiguredAnalyst
+from analysts.base import AnalystConfig, TimeLike
+from engine.errors import ConfigError, DataError
+
+_OUTPUT = ("ts", "asset", "score", "prob_up", "pred_return", "uncertainty")
+
+
+class ForecastConfig(AnalystConfig):
+    """What every sample-path analyst shares."""
+
+    horizon: int = Field(5, ge=1, description="bars ahead the forecast looks")
+    context: int = Field(256, ge=2, description="bars of history given to the model")
+    min_context: int | None = Field(None, ge=2, description="fewest bars before a first "
+                                    "forecast (default: the model's own minimum)")
+    stride: int = Field(1, ge=1, description="forecast every N bars, forward-filled between")
+    aggregate: str = Field("median", description="how paths become one forecast: mean, "
+                           "median, quantile_Q, trimmed_mean_X, lower_trimmed_mean_X")
+    seed: int = 0
+    device: str = "auto"
+
+    @field_validator("aggregate")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            parse_aggregate(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class ForecastAnalyst(ConfiguredAnalyst):
+    """Base of the sample-path analysts; a subclass provides :meth:`forecast_paths`."""
+
+    columns: ClassVar[tuple[str, ...]] = ("close",)  # bar columns the model reads
+    config: ForecastConfig
+
+    def model_min_context(self) -> int:
+        """Fewest bars the model can forecast from."""
+        return 2
+
+    @abstractmethod
+    def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int
+                       ) -> dict[str, np.ndarray]:
+        """Price paths ``[paths, horizon]`` (close) per asset from its context
+        ``[bars, len(columns)]`` (oldest first, the last row is the forecast bar)."""
+
+    def fit(self, bars: pl.DataFrame, until: TimeLike | None = None) -> Self:
+        """Pretrained models need no fit; fine-tuning subclasses override this."""
+        frame = check_bars(bars, self.name)
+        if until is not None:
+            as_datetime(until, frame["ts"].dtype, "until")
+        return self
+
+    def predict(self, bars: pl.DataFrame, start: TimeLike | None = None,
+                end: TimeLike | None = None) -> pl.DataFrame:
+        checked = check_bars(bars, self.name)  # ts, asset, close checks
+        frame = _with_columns(bars, checked, self.columns, self.name)
+        cfg = self.config
+        dtype = frame["ts"].dtype
+        lo = as_datetime(start, dtype, "start") if start is not None else None
+        hi = as_datetime(end, dtype, "end") if end is not None else None
+        need = cfg.min_context or self.model_min_context()
+        aggregate = parse_aggregate(cfg.aggregate)
+        per_asset = {a: part for (a,), part in frame.partition_by("asset", as_dict=True,
+                                                                  maintain_order=True).items()}
+        series = {a: (p["ts"].to_numpy(), p.select(self.columns).to_numpy())
+                  for a, p in per_asset.items()}
+        stamps = frame["ts"].unique().sort()
+        keep = np.ones(stamps.len(), dtype=bool)
+        if lo is not None:
+            keep &= (stamps >= lo).to_numpy()
+        if hi is not None:
+            keep &= (stamps <= hi).to_numpy()
+        window = stamps.filter(pl.Series(keep))
+        points = window.to_numpy()[::cfg.stride]
+        rows: list[dict[str, Any]] = []
+        for t in points:
+            contexts, last = {}, {}
+            for asset, (ts, values) in series.items():
+                i = int(np.searchsorted(ts, t, side="right"))
+                if i == 0 or ts[i - 1] != t or i < need:
+                    continue  # no bar at t, or too little history yet
+                contexts[asset] = values[max(0, i - cfg.context):i]
+                last[asset] = values[i - 1, self.columns.index("close")]
+            if not contexts:
+                continue
+            paths = self.forecast_paths(contexts, _seed(cfg.seed, t))
+            for asset, p in paths.items():
+                p = np.asarray(p, dtype=np.float64)
+                if p.ndim != 2 or p.shape[1] < 1 or not np.isfinite(p).all():
+                    raise DataError(f"analyst {self.name!r}: the model returned paths of shape "
+                                    f"{p.shape} (or non-finite values) for {asset} at {t}")
+                s = summarise_paths(p[None], np.array([last[asset]]), aggregate)
+                rows.append({"ts": t, "asset": asset, "pred_return": float(s["pred_return"][0]),
+                             "prob_up": float(s["prob_up"][0]),
+                             "uncertainty": float(s["uncertainty"][0])})
+        if not rows:
+            return _empty(dtype)
+        out = pl.DataFrame({
+            "ts": pl.Series(np.array([r["ts"] for r in rows])).cast(dtype),
+            "asset": [r["asset"] for r in rows],
+            **{c: [r[c] for r in rows] for c in ("pred_return", "prob_up", "uncertainty")}})
+        out = out.with_columns(pl.col("pred_return").alias("score"))
+        if cfg.stride > 1:  # each forecast holds until the next forecast bar
+            grid = frame.select("ts", "asset").filter(pl.col("ts").is_in(window.implode()))
+            out = (grid.join(out, on=["ts", "asset"], how="left").sort("asset", "ts")
+                   .with_columns(pl.col(c).forward_fill().over("asset")
+                                 for c in ("score", "prob_up", "pred_return", "uncertainty"))
+                   .drop_nulls("pred_return"))
+        return out.select(_OUTPUT).sort("ts", "asset")
+
+
+def _seed(seed: int, t: np.datetime64) -> int:
+    """A seed from the run's seed and the forecast bar alone (not the window, not the data)."""
+    stamp = int(np.datetime64(t, "s").astype(np.int64))
+    return int((seed * 1_000_003 + stamp) % (2**31 - 1))
+
+
+def _with_columns(bars: pl.DataFrame, checked: pl.DataFrame, columns: tuple[str, ...],
+                  name: str) -> pl.DataFrame:
+    """``ts, asset`` and the model's columns, sorted by (asset, ts); missing OHLC columns
+    fall back to the close, missing volume/amount to NaN for the model to handle."""
+    extra = [c for c in columns if c != "close"]
+    if not extra:
+        return checked
+    keep = [c for c in extra if c in bars.columns]
+    joined = checked.join(bars.select("ts", "asset", *keep).with_columns(
+        pl.col("ts").cast(checked["ts"].dtype), pl.col("asset").cast(pl.String)),
+        on=["ts", "asset"], how="left")
+    fills = []
+    for c in extra:
+        if c not in keep:
+            fills.append((pl.col("close") if c in ("open", "high", "low")
+                          else pl.lit(float("nan"))).alias(c))
+    joined = joined.with_columns(fills) if fills else joined
+    values = joined.select([c for c in columns if c in ("open", "high", "low")])
+    if values.width and values.select(pl.all().is_nan().any()).row(0).count(True):
+        raise DataError(f"analyst {name!r}: bars hold NaN prices; validate them first")
+    return joined.select("ts", "asset", *columns).with_columns(
+        pl.col(c).cast(pl.Float64) for c in columns).sort("asset", "ts")
+
+
+def _empty(dtype) -> pl.DataFrame:
+    return pl.DataFrame(schema={"ts": dtype, "asset": pl.String, "score": pl.Float64,
+                                "prob_up": pl.Float64, "pred_return": pl.Float64,
+                                "uncertainty": pl.Float64})
