@@ -67,6 +67,10 @@ def _mount_package_commands() -> None:
     app.command("walkforward", epilog="Example:  alfred walkforward "
                 "scenarios/walkforward_magnitude_topk.yaml --workers 2")(walkforward_command)
     from engine.regimes.cli import regimes_command
+    from engine.stress.cli import stress_command
+
+    app.command("stress", epilog="Example:  alfred stress scenarios/stress_topk.yaml "
+                "--paths 200")(stress_command)
 
     app.command("regimes", epilog="Examples:  alfred regimes  |  alfred regimes --dataset "
                 "sp500_index")(regimes_command)

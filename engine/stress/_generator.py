@@ -479,8 +479,9 @@ def calibrate(
 
     Labelling rule, applied to the equal-weight index (the cross-sectional mean of the
     log returns). For return day ``t`` let ``m_t`` and ``v_t`` be the mean and standard
-    deviation of the index returns of the ``window`` days *before* ``t`` (day ``t``
-    itself excluded), annualised as ``m_t * periods_per_year`` and
+    deviation of the index returns of the ``window`` days centred on ``t`` (half before,
+    half after: the labels describe history after the fact, so a bull day lies inside an
+    up-trend), annualised as ``m_t * periods_per_year`` and
     ``v_t * sqrt(periods_per_year)``. Then, in this order of precedence:
 
     - ``high_vol`` if the annualised ``v_t`` is above the ``vol_quantile`` quantile
@@ -489,8 +490,8 @@ def calibrate(
     - ``bear`` if the annualised ``m_t`` is below ``-trend_threshold``;
     - ``sideways`` otherwise.
 
-    The first ``window`` return days have no full trailing window; they take the label
-    of the first labelled day.
+    The first and last ``window / 2`` days have no full centred window; they use the
+    first (last) full window.
 
     Estimates: per regime, the sample mean vector and sample covariance (``ddof=1``) of
     the returns on its days. A regime with fewer than ``min_days`` days uses the pooled
@@ -573,16 +574,21 @@ def label_regimes(
         raise DataError(
             f"label_regimes: {len(x)} returns; window={window} needs more than {window}."
         )
-    past = np.lib.stride_tricks.sliding_window_view(x, window)[:-1]  # row j ends at day j+window-1
-    trail_ret = past.mean(axis=1) * periods_per_year
-    trail_vol = past.std(axis=1, ddof=1) * math.sqrt(periods_per_year)
-    cut = np.quantile(trail_vol, vol_quantile)
+    rows = np.lib.stride_tricks.sliding_window_view(x, window)  # row j: days j..j+window-1
+    # Centred windows: day t is labelled by the returns around it (half before, half
+    # after), so a "bull" day lies inside an up-trend. A trailing window would label the
+    # day *after* a trend, and the regime means would then measure what follows a trend
+    # (mean reversion) rather than the trend itself.
+    centre = np.clip(np.arange(len(x)) - window // 2, 0, len(rows) - 1)
+    ret = rows.mean(axis=1)[centre] * periods_per_year
+    vol = rows.std(axis=1, ddof=1)[centre] * math.sqrt(periods_per_year)
+    cut = np.quantile(vol, vol_quantile)
     bull, bear, sideways, high_vol = range(4)
-    lab = np.full(len(past), sideways, dtype=np.int64)
-    lab[trail_ret > trend_threshold] = bull
-    lab[trail_ret < -trend_threshold] = bear
-    lab[trail_vol > cut] = high_vol
-    return np.concatenate([np.full(window, lab[0], dtype=np.int64), lab])
+    lab = np.full(len(x), sideways, dtype=np.int64)
+    lab[ret > trend_threshold] = bull
+    lab[ret < -trend_threshold] = bear
+    lab[vol > cut] = high_vol
+    return lab
 
 
 def count_transitions(labels: np.ndarray, k: int) -> np.ndarray:
