@@ -105,3 +105,37 @@ def test_weights_signals_file_matches_its_script():
     assert on_disk["target_weight"].to_list() == built["target_weight"].to_list()
     sums = on_disk.group_by("ts").agg(pl.col("target_weight").sum())["target_weight"]
     assert sums.max() <= 1.0 and sums.min() > 0.999
+
+
+# The scenarios that drive a mode other than `alfred run` also run in that mode.
+
+@pytest.mark.slow
+def test_stress_scenario_runs_in_stress_mode(tmp_path):
+    from engine.stress import run_stress
+
+    result = run_stress(ROOT / "scenarios" / "stress_topk.yaml", tmp_path / "stress", paths=4,
+                        executor="inline", progress=False)
+    assert result.n_paths == 4 and result.paths.height == 4 * 2
+    assert (tmp_path / "stress" / "quantiles.md").is_file()
+
+
+@pytest.mark.slow
+def test_regime_sweep_scenario_runs_every_named_regime(tmp_path):
+    from engine.regimes import REGIMES
+    from engine.sweep import run_sweep
+
+    result = run_sweep(ROOT / "scenarios" / "regimes_quickstart.yaml", tmp_path / "sweep",
+                       executor="inline", progress=False)
+    assert sorted(set(result.summary["data.regime"])) == sorted(REGIMES)
+    assert result.n_failed == 0
+
+
+def test_walkforward_scenario_plans_fifteen_yearly_folds():
+    from engine.walkforward import plan_folds
+
+    folds, ts, horizon = plan_folds(load_scenario(ROOT / "scenarios" /
+                                                  "walkforward_magnitude_topk.yaml"))
+    dates = [f.dates(ts) for f in folds]
+    assert len(folds) == 15 and horizon == 5
+    assert dates[0]["test_start"].startswith("2008-01") and dates[-1]["test_end"] == "2022-12-28"
+    assert all(f.test_first - f.train_last - 1 == 5 for f in folds)

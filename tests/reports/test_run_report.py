@@ -24,7 +24,8 @@ pytest.importorskip("quantstats")
 
 REPORT_FILES = {"metrics.json", "equity.parquet", "trades.parquet", "orders.parquet",
                 "fills.parquet", "equity_without_costs.parquet",
-                "trades_without_costs.parquet", "benchmark.parquet", "tearsheet.html", "plots"}
+                "trades_without_costs.parquet", "benchmark.parquet", "tearsheet.html", "plots",
+                "regimes.csv", "regimes.md"}
 
 
 def test_metrics_agree_with_the_result_itself(backtest_pair):
@@ -79,7 +80,7 @@ def test_write_report_writes_every_file(report_dir, backtest_pair):
     result, _, _ = backtest_pair
     assert {p.name for p in folder.iterdir()} == REPORT_FILES
     assert sorted(p.name for p in (folder / "plots").iterdir()) == [
-        "drawdown.png", "equity.png", "monthly_returns.png", "rolling_sharpe.png"]
+        "drawdown.png", "equity.png", "monthly_returns.png", "regimes.png", "rolling_sharpe.png"]
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved["with_costs"]["sharpe"] == pytest.approx(metrics["with_costs"]["sharpe"])
     assert saved["settings"]["title"] == "three stocks"
