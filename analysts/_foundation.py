@@ -62,12 +62,14 @@ class ForecastAnalyst(ConfiguredAnalyst):
         return 2
 
     @abstractmethod
-    def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int
-                       ) -> dict[str, np.ndarray]:
+    def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int,
+                       stamps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Price paths ``[paths, horizon]`` (close) per asset from its context
-        ``[bars, len(columns)]`` (oldest first, the last row is the forecast bar)."""
+        ``[bars, len(columns)]`` (oldest first, the last row is the forecast bar) and
+        the context's timestamps ``stamps[asset]`` (datetime64)."""
 
-    def fit(self, bars: pl.DataFrame, until: TimeLike | None = None) -> Self:
+    def fit(self, bars: pl.DataFrame, until: TimeLike | None = None, *,
+            on_epoch: Any = None) -> Self:
         """Pretrained models need no fit; fine-tuning subclasses override this."""
         frame = check_bars(bars, self.name)
         if until is not None:
@@ -98,16 +100,17 @@ class ForecastAnalyst(ConfiguredAnalyst):
         points = window.to_numpy()[::cfg.stride]
         rows: list[dict[str, Any]] = []
         for t in points:
-            contexts, last = {}, {}
+            contexts, last, context_ts = {}, {}, {}
             for asset, (ts, values) in series.items():
                 i = int(np.searchsorted(ts, t, side="right"))
                 if i == 0 or ts[i - 1] != t or i < need:
                     continue  # no bar at t, or too little history yet
                 contexts[asset] = values[max(0, i - cfg.context):i]
+                context_ts[asset] = ts[max(0, i - cfg.context):i]
                 last[asset] = values[i - 1, self.columns.index("close")]
             if not contexts:
                 continue
-            paths = self.forecast_paths(contexts, _seed(cfg.seed, t))
+            paths = self.forecast_paths(contexts, _seed(cfg.seed, t), context_ts)
             for asset, p in paths.items():
                 p = np.asarray(p, dtype=np.float64)
                 if p.ndim != 2 or p.shape[1] < 1 or not np.isfinite(p).all():

@@ -7,6 +7,7 @@ from typing import Any
 from analysts._config import ConfiguredAnalyst, did_you_mean
 from analysts._ensemble import EnsembleAnalyst, RegimeSwitchAnalyst
 from analysts._file import FileAnalyst
+from analysts._foundation_analysts import KronosAnalyst, KronosEnsembleAnalyst, TotoAnalyst
 from analysts._lstm import LSTMAnalyst
 from analysts._magnitude import MagnitudeAnalyst
 from analysts._price import MomentumAnalyst, NaiveAnalyst
@@ -15,7 +16,8 @@ from engine.errors import ConfigError
 REGISTRY: dict[str, type[ConfiguredAnalyst]] = {
     cls.name: cls
     for cls in (NaiveAnalyst, MomentumAnalyst, FileAnalyst, LSTMAnalyst, MagnitudeAnalyst,
-                EnsembleAnalyst, RegimeSwitchAnalyst)
+                EnsembleAnalyst, RegimeSwitchAnalyst, TotoAnalyst, KronosAnalyst,
+                KronosEnsembleAnalyst)
 }
 
 

@@ -90,25 +90,28 @@ def _scenario_bars(path: str) -> tuple[Any, pl.DataFrame]:
 def _analyst_specs(scenario: Any, only: str | None,
                    trainable: bool) -> list[tuple[str, str, dict[str, Any]]]:
     """(label, registry name, config) of the scenario's analysts, paths resolved."""
+    from analysts._foundation import ForecastAnalyst
     from analysts._registry import REGISTRY
     from analysts._trainable import TrainableAnalyst
 
     specs = []
     for i, spec in enumerate(scenario.analysts):
         cls = REGISTRY.get(spec.name)
-        if trainable and not (cls is not None and issubclass(cls, TrainableAnalyst)):
+        if trainable and not (cls is not None and issubclass(
+                cls, TrainableAnalyst | ForecastAnalyst)):
             continue
         if only is not None and spec.name != only:
             continue
         config = dict(spec.config)
-        for key in ("path", "tuned_configs"):
+        for key in ("path", "tuned_configs", "weights_dir", "tokenizer_dir"):
             if isinstance(config.get(key), str):
                 config[key] = str(scenario.resolve_path(config[key]))
         names = [s.name for s in scenario.analysts]
         label = spec.name if names.count(spec.name) == 1 else f"{spec.name}-{i}"
         specs.append((label, spec.name, config))
     if not specs:
-        kind = "trainable analyst (lstm, magnitude)" if trainable else "analyst"
+        kind = ("trainable or tunable analyst (lstm, magnitude, toto, kronos, "
+                "kronos_ensemble)") if trainable else "analyst"
         which = f" named {only!r}" if only else ""
         raise ConfigError(f"{scenario.source} has no {kind}{which} under 'analysts'; add one, "
                           f"e.g. - name: magnitude")
@@ -193,6 +196,9 @@ def evaluate_command(
     device: DeviceOpt = None,
     epochs: EpochsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    rolling: Annotated[int | None, typer.Option(help="Rolling-origin evaluation instead: "
+                                                "the last N origins, one horizon apart, "
+                                                "with latency per call.", min=1)] = None,
 ) -> None:
     """Out-of-sample metrics of the scenario's analysts next to the naive baseline."""
     from analysts._registry import get_analyst
@@ -206,6 +212,9 @@ def evaluate_command(
             if name in ("lstm", "magnitude"):
                 config = _override(config, device, epochs, quiet)
             model = get_analyst(name, **config)
+            if rolling is not None:
+                _rolling(label, model, bars, rolling, target / label)
+                continue
             until = None
             if loaded.train_until is not None:
                 until, _ = _fit_end(loaded, bars)
@@ -213,6 +222,33 @@ def evaluate_command(
                                       out=target / label)
             _print_evaluation(label, result)
         out_console.print(Text(f"written to {target}"))
+
+
+def _rolling(label: str, model: Any, bars: Any, windows: int, folder: Path) -> None:
+    """Fit on the bars before the first origin, then the rolling-origin table."""
+    from analysts.evaluation import rolling_origin
+
+    horizon = int(getattr(model.config, "horizon", 1) or 1)
+    stamps = bars["ts"].unique().sort()
+    first = stamps.len() - 1 - horizon - (windows - 1) * horizon
+    if first < 1:
+        raise ConfigError(f"--rolling {windows} needs {windows * horizon + 2} bars; the data "
+                          f"has {stamps.len()}")
+    model.fit(bars, until=stamps[first - 1])
+    table = rolling_origin(model, bars, windows=windows, horizon=horizon)
+    folder.mkdir(parents=True, exist_ok=True)
+    table.write_csv(folder / "rolling_origin.csv")
+    view = Table(title=f"{label}: rolling origin, last {windows} origins, horizon {horizon}")
+    for column in ("asset", "n", "pct_return_mae", "naive_pct_return_mae", "price_mae",
+                   "naive_price_mae", "ms_per_call"):
+        view.add_column(column.replace("_pct_return_mae", " %mae").replace(
+            "pct_return_mae", "%mae").replace("_price_mae", " price mae"),
+            justify="left" if column == "asset" else "right")
+    for row in table.iter_rows(named=True):
+        view.add_row(row["asset"], str(row["n"]), *[f"{row[c]:.4g}" for c in (
+            "pct_return_mae", "naive_pct_return_mae", "price_mae", "naive_price_mae",
+            "ms_per_call")])
+    out_console.print(view)
 
 
 def _parse_split(text: str) -> tuple[float, float, float]:
@@ -317,7 +353,9 @@ def tune_command(
         target = Path(out) if out is not None else _default_out(loaded, "tune")
         chosen = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
         records = tune(search, bars, n_trials=trials, out=target,
-                       base_config=_override(config, device, None, True), symbols=chosen,
+                       base_config=(_override(config, device, None, True)
+                                    if name in ("lstm", "magnitude") else config),
+                       symbols=chosen,
                        pooled=pooled, storage=storage,
                        seed=loaded.seed if seed is None else seed, until=until,
                        executor=_tune_executor(loaded, executor, workers), workers=workers)

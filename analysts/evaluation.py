@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -272,3 +273,59 @@ def evaluate_analyst(
     if out is not None:
         result.write(out)
     return result
+
+
+def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
+                   horizon: int | None = None) -> pl.DataFrame:
+    """Rolling-origin evaluation: the last ``windows`` forecast origins, ``horizon`` bars
+    apart, each forecast from the bars up to its origin only.
+
+    For origin ``t`` the analyst (already fit, or pretrained) is called once with the bars
+    dated ``<= t`` and asked for its forecast at ``t`` for every asset; the call is timed.
+    The forecast is scored against the realised ``horizon``-bar return next to the naive
+    forecast of no change. Returns one row per asset plus ``ALL``: ``n``,
+    ``pct_return_mae``, ``price_mae``, ``naive_pct_return_mae``, ``naive_price_mae``,
+    ``sign_accuracy`` and ``ms_per_call`` (mean latency of the timed calls).
+    """
+    checked = check_bars(bars, getattr(analyst, "name", "analyst"))
+    config = getattr(analyst, "config", None)
+    horizon = int(horizon or getattr(config, "horizon", 1))
+    if windows < 1:
+        raise ConfigError(f"windows must be at least 1, got {windows}")
+    stamps = checked["ts"].unique().sort()
+    last = stamps.len() - 1 - horizon
+    if last < 1:
+        raise DataError(f"{stamps.len()} bars leave no origin with a realised "
+                        f"{horizon}-bar return")
+    origins = [stamps[i] for i in range(last, max(-1, last - windows * horizon), -horizon)][::-1]
+    labels = add_targets(checked.select("ts", "asset", "close"), (horizon,))
+    _, change, _ = target_names(horizon)
+    rows, seconds = [], []
+    for t in origins:
+        visible = bars.filter(pl.col("ts") <= t)
+        began = time.perf_counter()
+        forecast = analyst.predict(visible, start=t, end=t)
+        seconds.append(time.perf_counter() - began)
+        if "pred_return" not in forecast.columns:
+            raise DataError(f"analyst {analyst.name!r} emits no pred_return; rolling-origin "
+                            "evaluation scores return forecasts")
+        rows.append(forecast.select("ts", "asset", "pred_return"))
+    if not any(r.height for r in rows):
+        raise DataError("the analyst made no forecast at any origin; give it more history")
+    scored = (pl.concat([r for r in rows if r.height]).join(labels.select(
+        "ts", "asset", "close", pl.col(change).alias("_real")), on=["ts", "asset"])
+        .drop_nulls("_real"))
+    latency = 1000 * float(np.mean(seconds))
+    out = []
+    scopes = [("ALL", scored)] + [(a, scored.filter(pl.col("asset") == a))
+                                  for a in sorted(scored["asset"].unique().to_list())]
+    for scope, part in scopes:
+        pred, real, close = (part[c].to_numpy() for c in ("pred_return", "_real", "close"))
+        model = magnitude_metrics(pred, real, close)
+        naive = magnitude_metrics(np.zeros_like(real), real, close)
+        out.append({"asset": scope, "n": part.height, "horizon": horizon,
+                    "pct_return_mae": model["pct_return_mae"], "price_mae": model["price_mae"],
+                    "naive_pct_return_mae": naive["pct_return_mae"],
+                    "naive_price_mae": naive["price_mae"],
+                    "sign_accuracy": model["sign_accuracy"], "ms_per_call": latency})
+    return pl.DataFrame(out)

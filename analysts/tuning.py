@@ -49,7 +49,8 @@ from analysts.evaluation import (
 from analysts.features import add_targets, target_names
 from engine.errors import ConfigError, DataError
 
-DEFAULT_METRIC = {"magnitude": "pct_return_mae", "lstm": "accuracy"}
+DEFAULT_METRIC = {"magnitude": "pct_return_mae", "lstm": "accuracy", "toto": "pct_return_mae",
+                  "kronos": "pct_return_mae", "kronos_ensemble": "pct_return_mae"}
 
 
 class ParamSpec(BaseModel):
@@ -270,7 +271,10 @@ def tune(
     base.pop("tuned_configs", None)
     if isinstance(base.get("train"), dict):  # one checkpoint folder cannot serve every trial
         base["train"] = {k: v for k, v in base["train"].items() if k != "checkpoint_dir"}
-    base["validation_fraction"] = validation_fraction
+    from analysts._registry import REGISTRY
+
+    if "validation_fraction" in REGISTRY[space.analyst].config_class.model_fields:
+        base["validation_fraction"] = validation_fraction
     if "loss" in space.params:
         warnings.warn("the search space varies 'loss': validation losses of different kinds "
                       "do not compare, so trials are not pruned", stacklevel=2)

@@ -192,7 +192,7 @@ def _resolve_paths(spec: AnalystSpec, scenario: Scenario) -> dict:
     """Paths in an analyst's config (``path``, ``tuned_configs``) are relative to the
     scenario file, like data.source."""
     config = dict(spec.config)
-    for key in ("path", "tuned_configs"):
+    for key in ("path", "tuned_configs", "weights_dir", "tokenizer_dir"):
         value = config.get(key)
         if isinstance(value, str) and value:
             config[key] = str(scenario.resolve_path(value))

@@ -56,7 +56,7 @@ class _Walk(ForecastAnalyst):
     config_class = ForecastConfig
     calls: ClassVar[list] = []
 
-    def forecast_paths(self, contexts, seed):
+    def forecast_paths(self, contexts, seed, stamps):
         rng = np.random.default_rng(seed)
         out = {}
         for asset, values in sorted(contexts.items()):

@@ -6,7 +6,8 @@ from pydantic import ValidationError
 from analysts import REGISTRY, Analyst, MomentumAnalyst, MomentumConfig, available, get_analyst
 from engine.errors import ConfigError
 
-NAMES = ["ensemble", "file", "lstm", "magnitude", "momentum", "naive", "regime_switch"]
+NAMES = ["ensemble", "file", "kronos", "kronos_ensemble", "lstm", "magnitude", "momentum",
+         "naive", "regime_switch", "toto"]
 
 
 def test_available_lists_every_registered_name_sorted():
@@ -33,7 +34,8 @@ def test_get_analyst_passes_config_and_configs_are_frozen():
 
 def test_unknown_names_and_keys():
     with pytest.raises(ConfigError, match=r"unknown analyst 'momentun' \(did you mean 'momentum'\?\); "
-                                          r"valid analysts: file, lstm, magnitude, momentum, naive"):
+                                          r"valid analysts: ensemble, file, kronos, kronos_ensemble, lstm, "
+                                          r"magnitude, momentum, naive, regime_switch, toto"):
         get_analyst("momentun")
     with pytest.raises(ConfigError, match=r"analyst 'naive' config: unknown key 'horizn' "
                                           r"\(did you mean 'horizon'\?\)"):
