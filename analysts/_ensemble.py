@@ -7,7 +7,9 @@ it, scores each member's ``pred_return`` against the realised ``horizon``-bar re
 the held-out bars (mean absolute error; only labels observed by ``until`` are used), then
 refits the members on everything up to ``until``. Weights are ``1 / MAE``, normalised.
 ``predict`` averages the members' ``pred_return``, ``prob_up`` and ``uncertainty`` with
-those weights (renormalised over the members that have a forecast at a row).
+those weights (renormalised over the members that have a forecast at a row). With
+``combine: best_per_symbol`` each symbol instead follows the one member with the lowest
+validation MAE on that symbol (model selection per symbol; a ``member`` column says which).
 
 ``regime_switch`` -- two members, ``calm`` and ``volatile``: at each bar the asset's
 trailing realised volatility (``vol_window`` returns up to that bar, annualised) picks
@@ -17,7 +19,7 @@ trailing realised volatility (``vol_window`` returns up to that bar, annualised)
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +51,9 @@ class EnsembleConfig(AnalystConfig):
                         "scoring them")
     min_mae: float = Field(1e-6, gt=0.0, description="floor on a member's MAE (caps its "
                            "weight)")
+    combine: Literal["weighted", "best_per_symbol"] = Field(
+        "weighted", description="weighted: 1/MAE average of all members; best_per_symbol: "
+        "each symbol follows the member with the lowest validation MAE on that symbol")
 
 
 class RegimeSwitchConfig(AnalystConfig):
@@ -94,6 +99,8 @@ class EnsembleAnalyst(ConfiguredAnalyst):
                         for m, label in zip(self.config.members, self.labels, strict=True)]
         self.weights: dict[str, float] = {}
         self.validation: dict[str, float] = {}
+        self.validation_by_symbol: dict[str, dict[str, float]] = {}
+        self.best: dict[str, str] = {}  # symbol -> member label (best_per_symbol)
 
     def fit(self, bars: pl.DataFrame, until: TimeLike | None = None) -> Self:
         frame = check_bars(bars, self.name)
@@ -120,9 +127,15 @@ class EnsembleAnalyst(ConfiguredAnalyst):
                                 f"validation bars {val_start} to {label_end}")
             mae = float((scored["pred_return"] - scored["_real"]).abs().mean())
             self.validation[label] = mae
+            per = scored.group_by("asset").agg(
+                (pl.col("pred_return") - pl.col("_real")).abs().mean().alias("mae"))
+            for asset, value in per.iter_rows():
+                self.validation_by_symbol.setdefault(asset, {})[label] = float(value)
         inverse = {k: 1.0 / max(v, self.config.min_mae) for k, v in self.validation.items()}
         total = sum(inverse.values())
         self.weights = {k: v / total for k, v in inverse.items()}
+        self.best = {asset: min(errors, key=errors.get)
+                     for asset, errors in self.validation_by_symbol.items()}
         if self.config.refit:
             for member in self.members:
                 member.fit(seen, until=cut)
@@ -139,6 +152,23 @@ class EnsembleAnalyst(ConfiguredAnalyst):
             merged = part if merged is None else merged.join(part, on=["ts", "asset"],
                                                              how="full", coalesce=True)
         out = merged.select("ts", "asset")
+        if self.config.combine == "best_per_symbol":
+            # each symbol's chosen member (symbols unseen in validation: the best overall)
+            overall = min(self.validation, key=self.validation.get)
+            choice = pl.col("asset").replace_strict(self.best, default=overall)
+            for signal in _SIGNALS:
+                cols = {label: f"{signal}@{label}" for label in self.labels
+                        if f"{signal}@{label}" in merged.columns}
+                if not cols:
+                    continue
+                expr = pl.lit(None, pl.Float64)
+                for label, col in cols.items():
+                    expr = pl.when(choice == label).then(pl.col(col)).otherwise(expr)
+                out = out.with_columns(merged.select(expr).to_series().alias(signal))
+            out = out.with_columns(merged.select(choice).to_series().alias("member"))
+            out = out.drop_nulls("pred_return").with_columns(
+                pl.col("pred_return").alias("score"))
+            return out.sort("ts", "asset")
         for signal in _SIGNALS:
             cols = [(f"{signal}@{label}", self.weights[label]) for label in self.labels
                     if f"{signal}@{label}" in merged.columns]

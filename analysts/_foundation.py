@@ -40,6 +40,8 @@ class ForecastConfig(AnalystConfig):
                            "median, quantile_Q, trimmed_mean_X, lower_trimmed_mean_X")
     seed: int = 0
     device: str = "auto"
+    tuned_configs: str | None = Field(None, description="per-symbol settings promoted from "
+                                      "alfred tune (alfred analyst promote)")
 
     @field_validator("aggregate")
     @classmethod
@@ -74,10 +76,74 @@ class ForecastAnalyst(ConfiguredAnalyst):
         frame = check_bars(bars, self.name)
         if until is not None:
             as_datetime(until, frame["ts"].dtype, "until")
+        self._by_symbol = None
+        if self.config.tuned_configs is not None:
+            self._fit_symbols(bars, until, on_epoch)
         return self
+
+    # -- per-symbol settings (tuned_configs) ------------------------------------------
+    MODEL_KEYS: ClassVar[tuple[str, ...]] = ("weights_dir", "architecture", "seed", "device",
+                                             "fine_tune")
+
+    def share_model(self, other: ForecastAnalyst) -> None:
+        """Use ``other``'s loaded (and fitted) model; subclasses that hold one override."""
+
+    def _symbol_analysts(self) -> dict[str, ForecastAnalyst]:
+        """One analyst per symbol with tuned settings (sharing this one's model when the
+        settings that define the model are unchanged); cached."""
+        if getattr(self, "_by_symbol", None) is None:
+            from analysts._config import build_config
+            from analysts._trainable import read_tuned_configs
+
+            tuned = read_tuned_configs(self.config.tuned_configs, self.name)
+            base = self.config.model_dump(exclude={"tuned_configs"})
+            made: dict[str, ForecastAnalyst] = {}
+            by_values: dict[str, ForecastAnalyst] = {}
+            for symbol, overrides in tuned.items():
+                values = {**base, **overrides}
+                key = repr(sorted(values.items()))
+                if key not in by_values:
+                    config = build_config(type(self.config), f"analyst {self.name!r} "
+                                          f"tuned config of {symbol}", values)
+                    sub = type(self)(config)
+                    if all(getattr(config, k, None) == getattr(self.config, k, None)
+                           for k in self.MODEL_KEYS):
+                        sub.share_model(self)
+                    by_values[key] = sub
+                made[symbol] = by_values[key]
+            self._by_symbol = made
+        return self._by_symbol
+
+    def _fit_symbols(self, bars: pl.DataFrame, until: TimeLike | None,
+                     on_epoch: Any) -> None:
+        """Symbols whose tuned settings change the model fit their own, on their bars."""
+        fitted: set[int] = set()
+        for symbol, sub in self._symbol_analysts().items():
+            if id(sub) in fitted or all(getattr(sub.config, k, None) == getattr(
+                    self.config, k, None) for k in self.MODEL_KEYS):
+                continue
+            sub.fit(bars.filter(pl.col("asset") == symbol), until, on_epoch=on_epoch)
+            fitted.add(id(sub))
 
     def predict(self, bars: pl.DataFrame, start: TimeLike | None = None,
                 end: TimeLike | None = None) -> pl.DataFrame:
+        if self.config.tuned_configs is None:
+            return self._predict_all(bars, start, end)
+        subs = self._symbol_analysts()
+        assets = check_bars(bars, self.name)["asset"].unique().sort().to_list()
+        groups: dict[int, tuple[ForecastAnalyst, list[str]]] = {}
+        for asset in assets:
+            sub = subs.get(asset, self)
+            groups.setdefault(id(sub), (sub, []))[1].append(asset)
+        frames = []
+        for sub, members in groups.values():
+            part = bars.filter(pl.col("asset").is_in(members))
+            runner = sub._predict_all if sub is self else sub.predict
+            frames.append(runner(part, start, end))
+        return pl.concat(frames).sort("ts", "asset")
+
+    def _predict_all(self, bars: pl.DataFrame, start: TimeLike | None = None,
+                     end: TimeLike | None = None) -> pl.DataFrame:
         checked = check_bars(bars, self.name)  # ts, asset, close checks
         frame = _with_columns(bars, checked, self.columns, self.name)
         cfg = self.config

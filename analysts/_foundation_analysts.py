@@ -73,9 +73,15 @@ class TotoAnalyst(ForecastAnalyst):
             return super().fit(bars, until)
         cut = as_datetime(until, frame["ts"].dtype, "until") if until is not None else \
             frame["ts"].max()
+        self._by_symbol = None
         self.training = _fine_tune_toto(self, frame.filter(pl.col("ts") <= cut), spec,
                                         on_epoch)
+        if self.config.tuned_configs is not None:
+            self._fit_symbols(bars, until, on_epoch)
         return self
+
+    def share_model(self, other: ForecastAnalyst) -> None:
+        self._toto = other.toto
 
     def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int,
                        stamps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -230,9 +236,24 @@ class KronosAnalyst(ForecastAnalyst):
         from analysts._foundation import _with_columns
 
         full = _with_columns(bars, frame, self.columns, self.name)
+        self._by_symbol = None
         self.training = _fine_tune_kronos(self, full.filter(pl.col("ts") <= cut), spec,
                                           on_epoch)
+        if self.config.tuned_configs is not None:
+            self._fit_symbols(bars, until, on_epoch)
         return self
+
+    MODEL_KEYS: ClassVar[tuple[str, ...]] = ("weights_dir", "tokenizer_dir", "architecture",
+                                             "seed", "device", "fine_tune")
+
+    def share_model(self, other: ForecastAnalyst) -> None:
+        from analysts.kronos import KronosPredictor
+
+        source = other.predictor
+        self._predictor = KronosPredictor(source.model, source.tokenizer,
+                                          device=self.config.device,
+                                          max_context=self.config.max_context,
+                                          clip=self.config.clip)
 
     def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int,
                        stamps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

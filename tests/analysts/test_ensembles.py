@@ -81,3 +81,20 @@ def test_regime_switch_uses_the_volatile_member_when_trailing_vol_is_high():
     naive = get_analyst("naive").predict(bars)
     joined = late.join(naive, on=["ts", "asset"], suffix="_naive")
     np.testing.assert_allclose(joined["pred_return"], joined["pred_return_naive"])
+
+
+def test_best_per_symbol_follows_each_symbols_lowest_validation_error(bars):
+    ensemble = get_analyst("ensemble", members=MEMBERS, horizon=5, combine="best_per_symbol")
+    ensemble.fit(bars, until="2020-10-31")
+    assert set(ensemble.best) == {"S0", "S1", "S2", "S3"}
+    for asset, label in ensemble.best.items():
+        errors = ensemble.validation_by_symbol[asset]
+        assert errors[label] == min(errors.values())
+    out = ensemble.predict(bars, start="2020-11-01")
+    for asset, label in ensemble.best.items():
+        member = ensemble.members[ensemble.labels.index(label)]
+        expected = member.predict(bars, start="2020-11-01").filter(pl.col("asset") == asset)
+        got = out.filter(pl.col("asset") == asset)
+        assert (got["member"] == label).all()
+        assert got.join(expected, on=["ts", "asset"], suffix="_m").select(
+            (pl.col("pred_return") - pl.col("pred_return_m")).abs().max()).item() == 0.0

@@ -173,3 +173,22 @@ def test_a_wrong_weights_folder_is_a_config_error(tmp_path, bars):
     window = get_analyst("toto", device="cpu", fine_tune={"window": 60, "train": TRAIN})
     with pytest.raises(ConfigError, match="multiple of Toto's patch size"):
         window.fit(close_only(bars))
+
+
+def test_tuned_configs_give_each_symbol_its_own_settings(tmp_path, bars):
+    import json
+
+    path = tmp_path / "toto.json"
+    path.write_text(json.dumps({"analyst": "toto", "symbols": {
+        "S0": {"aggregate": "quantile_0.2"}, "S1": {"num_samples": 4, "context": 32}}}))
+    common = {"context": 64, "num_samples": 16, "stride": 10, "device": "cpu", "seed": 1}
+    tuned = get_analyst("toto", tuned_configs=str(path), **common)
+    out = tuned.predict(close_only(bars), start="2020-03-01")
+    assert set(out["asset"]) == {"S0", "S1", "S2"}
+    alone = get_analyst("toto", **{**common, "aggregate": "quantile_0.2"}).predict(
+        close_only(bars).filter(pl.col("asset") == "S0"), start="2020-03-01")
+    assert alone["pred_return"].equals(out.filter(pl.col("asset") == "S0")["pred_return"])
+    assert tuned._symbol_analysts()["S0"].toto is tuned.toto  # one model, shared
+    path.write_text(json.dumps({"analyst": "toto", "symbols": {"S0": {"num_samples": 0}}}))
+    with pytest.raises(ConfigError, match="tuned config of S0"):
+        get_analyst("toto", tuned_configs=str(path), **common).predict(close_only(bars))
