@@ -24,7 +24,13 @@ from analysts.base import AnalystConfig, TimeLike
 
 
 class TotoAnalystConfig(ForecastConfig):
-    """Toto: ``num_samples`` paths (None: the mixture's mean path), aggregated."""
+    """Toto: ``num_samples`` paths (None: the mixture's mean path), aggregated.
+
+    Assets whose contexts have the same length are forecast as one batch with one seed
+    (the forecast bar's), so an asset's *sampled* paths depend on which other assets share
+    its batch; its mean path does not (univariate mode). Use ``num_samples: null`` or
+    enough samples for the aggregate to be stable when the universe changes.
+    """
 
     weights_dir: str | None = Field(None, description="folder with config.json + "
                                     "model.safetensors (Datadog/Toto-Open-Base-1.0)")
