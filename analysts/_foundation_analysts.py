@@ -11,6 +11,7 @@ optionally fine-tunes it on the bars up to the fit's cut-off (``fine_tune:``, se
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
@@ -26,10 +27,9 @@ from analysts.base import AnalystConfig, TimeLike
 class TotoAnalystConfig(ForecastConfig):
     """Toto: ``num_samples`` paths (None: the mixture's mean path), aggregated.
 
-    Assets whose contexts have the same length are forecast as one batch with one seed
-    (the forecast bar's), so an asset's *sampled* paths depend on which other assets share
-    its batch; its mean path does not (univariate mode). Use ``num_samples: null`` or
-    enough samples for the aggregate to be stable when the universe changes.
+    Each asset is forecast on its own (univariate), its draws seeded by the forecast bar
+    and the asset, so adding or removing an asset never changes another's forecast;
+    ``multivariate: true`` forecasts all assets as variates of one series instead.
     """
 
     weights_dir: str | None = Field(None, description="folder with config.json + "
@@ -94,29 +94,36 @@ class TotoAnalyst(ForecastAnalyst):
         cfg = self.config
         out: dict[str, np.ndarray] = {}
         if cfg.multivariate:
-            groups = [sorted(contexts)]
-        else:
-            by_len: dict[int, list[str]] = {}
-            for asset, values in contexts.items():
-                by_len.setdefault(len(values), []).append(asset)
-            groups = [sorted(v) for _, v in sorted(by_len.items())]
-        for assets in groups:
+            # all assets as variates of one series: [1, assets, time]; a shorter history is
+            # left-padded with NaN, which Toto masks as padding
+            assets = sorted(contexts)
             length = max(len(contexts[a]) for a in assets)
-            batch = np.full((len(assets), length), np.nan)
+            batch = np.full((1, len(assets), length), np.nan)
             for i, a in enumerate(assets):
-                batch[i, length - len(contexts[a]):] = contexts[a][:, 0]
-            # univariate: [assets, 1 variate, time]; multivariate: [1, assets, time] (a
-            # shorter history is left-padded with NaN, which Toto masks as padding)
-            context = batch[None] if cfg.multivariate else batch[:, None, :]
-            fc = self.toto.forecast(context, cfg.horizon, num_samples=cfg.num_samples,
+                batch[0, i, length - len(contexts[a]):] = contexts[a][:, 0]
+            fc = self.toto.forecast(batch, cfg.horizon, num_samples=cfg.num_samples,
                                     samples_per_batch=cfg.samples_per_batch, seed=seed)
             for i, a in enumerate(assets):
-                b, v = (0, i) if cfg.multivariate else (i, 0)
-                if fc.samples is None:
-                    out[a] = fc.mean[b, v][None, :]
-                else:
-                    out[a] = np.moveaxis(fc.samples[b, v], -1, 0)  # [samples, horizon]
+                out[a] = _paths(fc, 0, i)
+            return out
+        for asset, values in contexts.items():
+            # one call per asset, seeded by the bar and the asset: an asset's paths never
+            # depend on which other assets are in the universe (the samples of one call
+            # are batched already, so this costs little beyond per-call overhead)
+            fc = self.toto.forecast(values[None, None, :, 0], cfg.horizon,
+                                    num_samples=cfg.num_samples,
+                                    samples_per_batch=cfg.samples_per_batch,
+                                    seed=(seed + zlib.crc32(asset.encode())) % (2**31 - 1))
+            out[asset] = _paths(fc, 0, 0)
         return out
+
+
+def _paths(fc, b: int, v: int) -> np.ndarray:
+    """``[samples, horizon]`` of batch ``b``, variate ``v`` (the mean path alone when the
+    forecast did not sample)."""
+    if fc.samples is None:
+        return fc.mean[b, v][None, :]
+    return np.moveaxis(fc.samples[b, v], -1, 0)
 
 
 def _load_toto(config: TotoAnalystConfig):

@@ -189,6 +189,11 @@ def test_tuned_configs_give_each_symbol_its_own_settings(tmp_path, bars):
         close_only(bars).filter(pl.col("asset") == "S0"), start="2020-03-01")
     assert alone["pred_return"].equals(out.filter(pl.col("asset") == "S0")["pred_return"])
     assert tuned._symbol_analysts()["S0"].toto is tuned.toto  # one model, shared
+    # an untuned symbol forecasts exactly as without tuned configs: each asset's draws
+    # depend on its own bars and seed only, never on the other assets
+    plain = get_analyst("toto", **common).predict(close_only(bars), start="2020-03-01")
+    s2 = pl.col("asset") == "S2"
+    assert plain.filter(s2)["pred_return"].equals(out.filter(s2)["pred_return"])
     path.write_text(json.dumps({"analyst": "toto", "symbols": {"S0": {"num_samples": 0}}}))
     with pytest.raises(ConfigError, match="tuned config of S0"):
         get_analyst("toto", tuned_configs=str(path), **common).predict(close_only(bars))
