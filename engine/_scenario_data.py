@@ -188,15 +188,35 @@ def build_analysts(scenario: Scenario) -> list:
     return built
 
 
+_PATH_KEYS = ("path", "tuned_configs", "weights_dir", "tokenizer_dir")
+
+
 def _resolve_paths(spec: AnalystSpec, scenario: Scenario) -> dict:
-    """Paths in an analyst's config (``path``, ``tuned_configs``) are relative to the
-    scenario file, like data.source."""
-    config = dict(spec.config)
-    for key in ("path", "tuned_configs", "weights_dir", "tokenizer_dir"):
+    """Paths in an analyst's config (``path``, ``tuned_configs``, ``weights_dir``,
+    ``tokenizer_dir``) are relative to the scenario file, like data.source -- also inside
+    the member configs of ``ensemble`` and ``regime_switch``."""
+    return _resolve_config(dict(spec.config), scenario)
+
+
+def _resolve_config(config: dict, scenario: Scenario) -> dict:
+    config = dict(config)
+    for key in _PATH_KEYS:
         value = config.get(key)
         if isinstance(value, str) and value:
             config[key] = str(scenario.resolve_path(value))
+    members = config.get("members")
+    if isinstance(members, list):
+        config["members"] = [_resolve_member(m, scenario) for m in members]
+    for key in ("calm", "volatile"):
+        if isinstance(config.get(key), dict):
+            config[key] = _resolve_member(config[key], scenario)
     return config
+
+
+def _resolve_member(member, scenario: Scenario):
+    if isinstance(member, dict) and isinstance(member.get("config"), dict):
+        return {**member, "config": _resolve_config(member["config"], scenario)}
+    return member
 
 
 def _run_analysts(scenario: Scenario, history: pl.DataFrame,

@@ -98,3 +98,28 @@ def test_best_per_symbol_follows_each_symbols_lowest_validation_error(bars):
         assert (got["member"] == label).all()
         assert got.join(expected, on=["ts", "asset"], suffix="_m").select(
             (pl.col("pred_return") - pl.col("pred_return_m")).abs().max()).item() == 0.0
+
+
+def test_member_paths_resolve_against_the_scenario_file(tmp_path):
+    from engine._scenario_data import _resolve_paths
+    from engine.scenario import parse_scenario
+
+    text = """
+name: x
+data: {source: sp500_stocks}
+strategy: {name: topk_long_short}
+analysts:
+  - name: ensemble
+    config:
+      members:
+        - {name: toto, config: {weights_dir: models/toto}}
+        - {name: regime_switch, config: {calm: {name: kronos, config: {weights_dir: k,
+                                                                       tokenizer_dir: t}},
+                                         volatile: {name: naive}}}
+"""
+    scenario = parse_scenario(text, source="x.yaml", base_dir=tmp_path)
+    config = _resolve_paths(scenario.analysts[0], scenario)
+    assert config["members"][0]["config"]["weights_dir"] == str(tmp_path / "models" / "toto")
+    calm = config["members"][1]["config"]["calm"]["config"]
+    assert calm["weights_dir"] == str(tmp_path / "k")
+    assert calm["tokenizer_dir"] == str(tmp_path / "t")
