@@ -141,6 +141,23 @@ class EnsembleAnalyst(ConfiguredAnalyst):
                 member.fit(seen, until=cut)
         return self
 
+    def fit_summary(self) -> dict[str, Any]:
+        """What the fit decided, for the run report (analysts.json)."""
+        if not self.weights:
+            return {}
+        out: dict[str, Any] = {
+            "combine": self.config.combine, "horizon": self.config.horizon,
+            "weights": self.weights, "validation_mae": self.validation,
+            "validation_mae_by_symbol": self.validation_by_symbol}
+        if self.config.combine == "best_per_symbol":
+            out["best_member_by_symbol"] = self.best
+        members = {label: m.fit_summary() for label, m in zip(self.labels, self.members,
+                                                              strict=True)
+                   if callable(getattr(m, "fit_summary", None)) and m.fit_summary()}
+        if members:
+            out["members"] = members
+        return out
+
     def predict(self, bars: pl.DataFrame, start: TimeLike | None = None,
                 end: TimeLike | None = None) -> pl.DataFrame:
         if not self.weights:
@@ -198,6 +215,15 @@ class RegimeSwitchAnalyst(ConfiguredAnalyst):
         self.calm.fit(bars, until=until)
         self.volatile.fit(bars, until=until)
         return self
+
+    def fit_summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"threshold": self.config.threshold,
+                               "vol_window": self.config.vol_window}
+        for key, member in (("calm", self.calm), ("volatile", self.volatile)):
+            summary = getattr(member, "fit_summary", None)
+            out[key] = {"analyst": member.name,
+                        **(summary() if callable(summary) else {})}
+        return out
 
     def predict(self, bars: pl.DataFrame, start: TimeLike | None = None,
                 end: TimeLike | None = None) -> pl.DataFrame:

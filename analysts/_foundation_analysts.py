@@ -89,6 +89,9 @@ class TotoAnalyst(ForecastAnalyst):
     def share_model(self, other: ForecastAnalyst) -> None:
         self._toto = other.toto
 
+    def fit_summary(self) -> dict[str, Any]:
+        return _model_summary(self.config, self.training)
+
     def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int,
                        stamps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         cfg = self.config
@@ -124,6 +127,21 @@ def _paths(fc, b: int, v: int) -> np.ndarray:
     if fc.samples is None:
         return fc.mean[b, v][None, :]
     return np.moveaxis(fc.samples[b, v], -1, 0)
+
+
+def _model_summary(config: Any, training: dict[str, Any] | None) -> dict[str, Any]:
+    """Which weights forecast (said plainly when they are random) and any fine-tuning."""
+    if config.weights_dir is not None:
+        model = {"weights_dir": config.weights_dir}
+        if getattr(config, "tokenizer_dir", None):
+            model["tokenizer_dir"] = config.tokenizer_dir
+    else:
+        model = {"random_weights": f"{config.architecture} architecture, seed {config.seed} "
+                 "(no weights_dir: forecasts carry no skill)"}
+    out: dict[str, Any] = {"model": model}
+    if training is not None:
+        out["fine_tune"] = training
+    return out
 
 
 def _load_toto(config: TotoAnalystConfig):
@@ -267,6 +285,11 @@ class KronosAnalyst(ForecastAnalyst):
                                           device=self.config.device,
                                           max_context=self.config.max_context,
                                           clip=self.config.clip)
+
+    def fit_summary(self) -> dict[str, Any]:
+        out = _model_summary(self.config, self.training)
+        out["temperatures"] = self.temperatures()
+        return out
 
     def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int,
                        stamps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -122,6 +122,9 @@ class ScenarioInputs:
     signals: pl.DataFrame | None
     benchmark: pl.DataFrame | None  # ts, return on the panel's calendar
     benchmark_label: str | None
+    # what the analysts learnt that a reader should see (ensemble weights, fine-tuning
+    # history), by "index:name"; empty when no analyst has anything to report
+    analyst_summaries: dict = field(default_factory=dict)
 
 
 def load_inputs(scenario: Scenario) -> ScenarioInputs:
@@ -157,9 +160,11 @@ def load_inputs(scenario: Scenario) -> ScenarioInputs:
             "backtest needs at least two. Widen data.start/data.end."
         )
     panel = align_bars(bars)
-    signals = _run_analysts(scenario, history, bars)
+    summaries: dict = {}
+    signals = _run_analysts(scenario, history, bars, summaries)
     benchmark, label = _benchmark_returns(scenario.benchmark, bars, panel, spec.end, scenario)
-    return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label)
+    return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label,
+                          summaries)
 
 
 def _check_regime_covered(scenario: Scenario, history: pl.DataFrame, source: str) -> None:
@@ -219,8 +224,8 @@ def _resolve_member(member, scenario: Scenario):
     return member
 
 
-def _run_analysts(scenario: Scenario, history: pl.DataFrame,
-                  bars: pl.DataFrame) -> pl.DataFrame | None:
+def _run_analysts(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
+                  summaries: dict | None = None) -> pl.DataFrame | None:
     if not scenario.analysts:
         return None
     first_bar: datetime = bars["ts"].min()
@@ -241,6 +246,9 @@ def _run_analysts(scenario: Scenario, history: pl.DataFrame,
             signals = analyst.predict(history, start=first_bar, end=last_bar)
         except (ConfigError, DataError) as exc:
             raise type(exc)(f"{scenario.source}: analysts[{i}] ({analyst.name}): {exc}") from None
+        summary = getattr(analyst, "fit_summary", None)
+        if summaries is not None and callable(summary) and summary():
+            summaries[f"{i}:{analyst.name}"] = summary()
         if signals.height == 0:
             raise DataError(
                 f"{scenario.source}: analyst {analyst.name!r} produced no signal between "

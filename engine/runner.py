@@ -176,6 +176,8 @@ def run_scenario(
                 done += 1
                 report(f"{label}: writing report", done, total)
                 _write_json(run_dir / "fingerprint.json", fingerprint)
+                if inputs.analyst_summaries:
+                    _write_json(run_dir / "analysts.json", inputs.analyst_summaries)
                 _write_config(run_dir / "config.yaml", _single(scenario, spec), inputs, started_at)
                 writer.submit(_report_job(run_dir, result, gross, inputs, scenario, label),
                               written)

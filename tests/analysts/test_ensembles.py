@@ -123,3 +123,32 @@ analysts:
     calm = config["members"][1]["config"]["calm"]["config"]
     assert calm["weights_dir"] == str(tmp_path / "k")
     assert calm["tokenizer_dir"] == str(tmp_path / "t")
+
+
+def test_a_run_report_carries_the_ensemble_weights(tmp_path):
+    import json
+
+    from engine.runner import run_scenario
+    from engine.scenario import parse_scenario
+
+    text = """
+name: ens
+data: {source: sp500_stocks, assets: [AAPL, MSFT, XOM], start: 2020-01-01, end: 2020-12-31}
+analysts:
+  - name: ensemble
+    config:
+      members: [{name: momentum, config: {lookback: 20}}, {name: naive, config: {horizon: 5}}]
+strategy: {name: topk_long_short, config: {k: 1, rank_by: pred_return}}
+report: {tearsheet: false, plots: false}
+"""
+    summary = run_scenario(parse_scenario(text, source="ens.yaml"), out=tmp_path / "run")
+    saved = json.loads((summary.runs[0].run_dir / "analysts.json").read_text())
+    weights = saved["0:ensemble"]["weights"]
+    assert set(weights) == {"0:momentum", "1:naive"}
+    assert sum(weights.values()) == pytest.approx(1.0)
+    plain = parse_scenario(text.replace("ensemble", "x").split("analysts:")[0]
+                           + "analysts: [{name: momentum}]\n"
+                           + "strategy: {name: topk_long_short, config: {k: 1}}\n"
+                           + "report: {tearsheet: false, plots: false}\n", source="p.yaml")
+    run = run_scenario(plain, out=tmp_path / "plain").runs[0]
+    assert not (run.run_dir / "analysts.json").exists()  # nothing learnt, nothing written

@@ -137,6 +137,9 @@ def test_weights_dir_loads_a_saved_checkpoint(tmp_path, bars):
     a = random.predict(close_only(bars), start="2020-04-01")
     b = loaded.predict(close_only(bars), start="2020-04-01")
     np.testing.assert_allclose(a["pred_return"], b["pred_return"], rtol=1e-6, atol=1e-9)
+    # the run report says plainly which weights forecast
+    assert "no skill" in random.fit_summary()["model"]["random_weights"]
+    assert loaded.fit_summary()["model"] == {"weights_dir": str(tmp_path / "toto")}
 
 
 def test_rolling_origin_reports_errors_next_to_naive_and_latency(bars):
