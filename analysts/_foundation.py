@@ -72,14 +72,24 @@ class ForecastAnalyst(ConfiguredAnalyst):
 
     def fit(self, bars: pl.DataFrame, until: TimeLike | None = None, *,
             on_epoch: Any = None) -> Self:
-        """Pretrained models need no fit; fine-tuning subclasses override this."""
+        """A pretrained model needs no fit; with a ``fine_tune`` block in the config the
+        model adapts to the bars up to ``until`` (:meth:`fine_tune`)."""
         frame = check_bars(bars, self.name)
-        if until is not None:
-            as_datetime(until, frame["ts"].dtype, "until")
+        cut = as_datetime(until, frame["ts"].dtype, "until") if until is not None else \
+            frame["ts"].max()
         self._by_symbol = None
+        spec = getattr(self.config, "fine_tune", None)
+        if spec is not None:
+            full = _with_columns(bars, frame, self.columns, self.name)
+            self.training = self.fine_tune(full.filter(pl.col("ts") <= cut), spec, on_epoch)
         if self.config.tuned_configs is not None:
             self._fit_symbols(bars, until, on_epoch)
         return self
+
+    def fine_tune(self, bars: pl.DataFrame, spec: Any, on_epoch: Any) -> dict[str, Any]:
+        """Adapt the model to ``bars`` (``ts, asset`` and :attr:`columns`, up to the cut);
+        returns a summary for the run report. Models that can be fine-tuned override it."""
+        raise ConfigError(f"analyst {self.name!r} cannot be fine-tuned")
 
     # -- per-symbol settings (tuned_configs) ------------------------------------------
     MODEL_KEYS: ClassVar[tuple[str, ...]] = ("weights_dir", "architecture", "seed", "device",

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from analysts._bars import as_datetime, check_bars
 from analysts._finetune import FineTuneSpec
 from analysts._foundation import ForecastAnalyst, ForecastConfig
-from analysts.base import AnalystConfig, TimeLike
+from analysts.base import AnalystConfig
 
 
 class TotoAnalystConfig(ForecastConfig):
@@ -71,20 +70,9 @@ class TotoAnalyst(ForecastAnalyst):
     def model_min_context(self) -> int:
         return int(self.toto.patch_size)
 
-    def fit(self, bars: pl.DataFrame, until: TimeLike | None = None, *,
-            on_epoch: Any = None) -> Self:
-        frame = check_bars(bars, self.name)
-        spec = self.config.fine_tune
-        if spec is None:
-            return super().fit(bars, until)
-        cut = as_datetime(until, frame["ts"].dtype, "until") if until is not None else \
-            frame["ts"].max()
-        self._by_symbol = None
-        self.training = _fine_tune_toto(self, frame.filter(pl.col("ts") <= cut), spec,
-                                        on_epoch)
-        if self.config.tuned_configs is not None:
-            self._fit_symbols(bars, until, on_epoch)
-        return self
+    def fine_tune(self, bars: pl.DataFrame, spec: FineTuneSpec, on_epoch: Any
+                  ) -> dict[str, Any]:
+        return _fine_tune_toto(self, bars, spec, on_epoch)
 
     def share_model(self, other: ForecastAnalyst) -> None:
         self._toto = other.toto
@@ -256,23 +244,9 @@ class KronosAnalyst(ForecastAnalyst):
     def temperatures(self) -> list[float]:
         return [self.config.T]
 
-    def fit(self, bars: pl.DataFrame, until: TimeLike | None = None, *,
-            on_epoch: Any = None) -> Self:
-        frame = check_bars(bars, self.name)
-        spec = self.config.fine_tune
-        if spec is None:
-            return super().fit(bars, until)
-        cut = as_datetime(until, frame["ts"].dtype, "until") if until is not None else \
-            frame["ts"].max()
-        from analysts._foundation import _with_columns
-
-        full = _with_columns(bars, frame, self.columns, self.name)
-        self._by_symbol = None
-        self.training = _fine_tune_kronos(self, full.filter(pl.col("ts") <= cut), spec,
-                                          on_epoch)
-        if self.config.tuned_configs is not None:
-            self._fit_symbols(bars, until, on_epoch)
-        return self
+    def fine_tune(self, bars: pl.DataFrame, spec: FineTuneSpec, on_epoch: Any
+                  ) -> dict[str, Any]:
+        return _fine_tune_kronos(self, bars, spec, on_epoch)
 
     MODEL_KEYS: ClassVar[tuple[str, ...]] = ("weights_dir", "tokenizer_dir", "architecture",
                                              "seed", "device", "fine_tune")

@@ -340,6 +340,25 @@ def _publish(staging: Path, target: Path, overwrite: bool) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staged_folder(target: Path, overwrite: bool):
+    """Yield a hidden staging folder beside ``target``; on success move it into place
+    (:func:`_publish`), on any error remove it and the parents made for it, so nothing
+    half-written is ever left at ``target``."""
+    created = _make_parents(target.parent)
+    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+        _publish(staging, target, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
 def _single(scenario: Scenario, spec: StrategySpec) -> Scenario:
     """The scenario as if it had only this strategy (what its sub-folder reproduces)."""
     if scenario.strategies is None:

@@ -157,8 +157,9 @@ def _causal_keep_mask(q_len: int, k_len: int, key_keep: torch.Tensor | None, dev
 
 
 # --------------------------------------------------------------------------- attention
-class MultiHeadAttentionWithRoPE(nn.Module):
-    """Causal self-attention with rotary positions and an optional key/value cache."""
+class _RoPEAttentionBase(nn.Module):
+    """Projections, rotary embedding and head split shared by Kronos's self- and
+    cross-attention (attribute names are the checkpoint's key names)."""
 
     def __init__(self, d_model: int, n_heads: int, attn_dropout_p: float = 0.0,
                  resid_dropout_p: float = 0.0):
@@ -179,6 +180,10 @@ class MultiHeadAttentionWithRoPE(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+
+
+class MultiHeadAttentionWithRoPE(_RoPEAttentionBase):
+    """Causal self-attention with rotary positions and an optional key/value cache."""
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
@@ -222,26 +227,12 @@ class MultiHeadAttentionWithRoPE(nn.Module):
         return self.resid_dropout(self.out_proj(out))
 
 
-class MultiHeadCrossAttentionWithRoPE(nn.Module):
+class MultiHeadCrossAttentionWithRoPE(_RoPEAttentionBase):
     """Cross-attention of the dependency-aware layer (query: s1 embedding, keys: context)."""
 
     def __init__(self, d_model: int, n_heads: int, attn_dropout_p: float = 0.0,
                  resid_dropout: float = 0.0):
-        super().__init__()
-        self.d_model = d_model
-        self.n_heads = n_heads
-        self.head_dim = d_model // n_heads
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
-        self.rotary = RotaryPositionalEmbedding(self.head_dim)
-        self.attn_dropout_p = attn_dropout_p
-        self.resid_dropout = nn.Dropout(resid_dropout)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+        super().__init__(d_model, n_heads, attn_dropout_p, resid_dropout)
 
     def project_kv(self, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Un-rotated key/value heads ``[B, H, T, hd]`` (what a single query attends to)."""

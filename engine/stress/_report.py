@@ -17,11 +17,8 @@ interrupted or failed run leaves nothing half-written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import shutil
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,20 +37,10 @@ _COLORS = ("#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085")
 
 def write_stress(result, scenario: Scenario, target: Path, overwrite: bool,
                  started_at: datetime) -> None:
-    from engine.runner import _make_parents, _publish
+    from engine.runner import staged_folder
 
-    created = _make_parents(target.parent)
-    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staged_folder(target, overwrite) as staging:
         _write(staging, result, scenario, started_at)
-        _publish(staging, target, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 def _write(folder: Path, result, scenario: Scenario, started_at: datetime) -> None:

@@ -21,11 +21,8 @@ Everything is written into a hidden staging folder renamed into place at the end
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import shutil
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,12 +39,9 @@ _HEADLINE = ("total_return", "cagr", "sharpe", "max_drawdown", "win_rate_periods
 
 def write_walkforward(result, scenario: Scenario, inputs, target: Path, overwrite: bool,
                       started_at: datetime, horizon: int) -> None:
-    from engine.runner import _make_parents, _publish
+    from engine.runner import staged_folder
 
-    created = _make_parents(target.parent)
-    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staged_folder(target, overwrite) as staging:
         multi = len(result.strategies) > 1
         for run in result.strategies:
             folder = staging / run.label if multi else staging
@@ -55,13 +49,6 @@ def write_walkforward(result, scenario: Scenario, inputs, target: Path, overwrit
             _write_one(folder, run, result, scenario, inputs, started_at, horizon)
         if multi:
             (staging / "summary.md").write_text(_summary_md(result), encoding="utf-8")
-        _publish(staging, target, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 def _write_one(folder: Path, run, result, scenario: Scenario, inputs, started_at: datetime,
