@@ -82,15 +82,19 @@ def windows(bars: pl.DataFrame, columns: tuple[str, ...], window: int, step: int
             # the latest windows of the asset validate; they end last in time
             n_val = int(round(ends.size * validation_fraction))
             cut = ends.size - n_val
-            train_ends.append(offset + ends[:cut])
-            val_ends.append(offset + ends[cut:])
+            train, val = ends[:cut], ends[cut:]
+            if val.size:  # no training window may share a bar with a validation window
+                train = train[train < val[0] - window + 1]
+            train_ends.append(offset + train)
+            val_ends.append(offset + val)
         parts.append(values)
         offset += n
     if not parts or not train_ends or sum(e.size for e in train_ends) == 0:
         longest = max((p.shape[0] for p in parts), default=0)
-        raise DataError(f"fine-tuning needs at least one window of {window} bars per asset; "
-                        f"the longest asset has {longest} bars up to the cut-off: lower "
-                        "fine_tune.window or give more history")
+        raise DataError(f"fine-tuning needs a training window of {window} bars that ends "
+                        "before the asset's first validation window begins (so the two share "
+                        f"no bar); the longest asset has {longest} bars up to the cut-off: "
+                        "lower fine_tune.window or validation_fraction, or give more history")
     return (np.concatenate(parts), np.concatenate(train_ends),
             np.concatenate(val_ends) if val_ends else np.array([], dtype=np.int64))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +19,15 @@ from rich.text import Text
 from engine.errors import AlfredError, ConfigError, DataError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Options shared by the commands that fan out (sweep, walkforward, stress) or write a run.
+ExecutorOpt = Annotated[str | None, typer.Option(help="local, ray or inline (default: the "
+                                                  "scenario's executor: section).")]
+WorkersOpt = Annotated[str | None, typer.Option(help="Worker processes: auto or N >= 1.")]
+RunOutOpt = Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default: "
+                                               "output.directory, else runs/<name>/<time>).")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing run folder.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def out_console() -> Console:

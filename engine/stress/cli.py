@@ -9,7 +9,15 @@ import typer
 from rich import box
 from rich.table import Table
 
-from engine._cli_common import exit_codes, out_console
+from engine._cli_common import (
+    ExecutorOpt,
+    OverwriteOpt,
+    QuietOpt,
+    RunOutOpt,
+    WorkersOpt,
+    exit_codes,
+    out_console,
+)
 
 _SHOWN = (("sharpe", "sharpe", "{:.2f}"), ("max_drawdown", "max dd", "{:.1%}"),
           ("cagr", "cagr", "{:.1%}"))
@@ -18,17 +26,13 @@ _SHOWN = (("sharpe", "sharpe", "{:.2f}"), ("max_drawdown", "max dd", "{:.1%}"),
 def stress_command(
     scenario: Annotated[str, typer.Argument(help="Scenario YAML with a stress: section.",
                                             show_default=False)],
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default: "
-                                            "output.directory, else runs/<name>/<time>).")]
-    = None,
+    out: RunOutOpt = None,
     paths: Annotated[int | None, typer.Option("--paths", help="Number of synthetic paths "
                                               "(default: stress.paths).")] = None,
-    executor: Annotated[str | None, typer.Option(help="local, ray or inline (default: the "
-                                                 "scenario's executor: section).")] = None,
-    workers: Annotated[str | None, typer.Option(help="Worker processes: auto or N >= 1.")]
-    = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Stress test: run the strategies on synthetic paths and report the spread of Sharpe,
     max drawdown and CAGR against an equal-weight benchmark."""

@@ -8,7 +8,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from engine._cli_common import EXIT_FAILED, err_console, exit_codes, out_console
+from engine._cli_common import (
+    EXIT_FAILED,
+    ExecutorOpt,
+    QuietOpt,
+    WorkersOpt,
+    err_console,
+    exit_codes,
+    out_console,
+)
 
 _SHOWN = ("sharpe", "dsr", "total_return", "benchmark_total_return", "max_drawdown",
           "win_rate_periods", "turnover")
@@ -20,17 +28,15 @@ def sweep_command(
     out: Annotated[str | None, typer.Option("--out", "-o", help="Sweep folder (default "
                                             "runs/sweeps/<name>/<time>). An existing folder "
                                             "of the same sweep is resumed.")] = None,
-    executor: Annotated[str | None, typer.Option(help="local, ray or inline (default: the "
-                                                 "scenario's executor: section).")] = None,
-    workers: Annotated[str | None, typer.Option(help="Worker processes: auto or N >= 1.")]
-    = None,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
     address: Annotated[str | None, typer.Option(help="Ray address: local, auto or "
                                                 "ray://host:port.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Start over in an existing folder.")] = False,
     limit: Annotated[int | None, typer.Option(help="Run at most N unfinished variants.",
                                               min=1)] = None,
     top: Annotated[int, typer.Option(help="Rows of the summary to print.", min=1)] = 10,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run every variant of a scenario's sweep (grid or random), resumably, and rank them."""
     from engine.scenario import load_scenario

@@ -7,21 +7,25 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from engine._cli_common import exit_codes, out_console
+from engine._cli_common import (
+    ExecutorOpt,
+    OverwriteOpt,
+    QuietOpt,
+    RunOutOpt,
+    WorkersOpt,
+    exit_codes,
+    out_console,
+)
 
 
 def walkforward_command(
     scenario: Annotated[str, typer.Argument(help="Scenario YAML with a walkforward: section.",
                                             show_default=False)],
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default: "
-                                            "output.directory, else runs/<name>/<time>).")]
-    = None,
-    executor: Annotated[str | None, typer.Option(help="local, ray or inline (default: the "
-                                                 "scenario's executor: section).")] = None,
-    workers: Annotated[str | None, typer.Option(help="Worker processes: auto or N >= 1.")]
-    = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    out: RunOutOpt = None,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Walk-forward validation: fit on each training window, trade the next test window."""
     from engine.scenario import load_scenario

@@ -87,7 +87,7 @@ def test_a_lora_step_changes_only_adapter_weights_and_merging_keeps_the_outputs(
 def test_every_toto_loss_fine_tunes(bars, loss):
     analyst = get_analyst("toto", context=64, num_samples=4, stride=40, device="cpu",
                           fine_tune={"method": "full" if loss == "nll" else "lora",
-                                     "window": 64, "step": 16, "loss": loss, "train": TRAIN})
+                                     "window": 32, "step": 8, "loss": loss, "train": TRAIN})
     before = analyst.predict(close_only(bars), start="2020-05-01")
     analyst.fit(close_only(bars), until="2020-04-30")
     history = analyst.training["history"]
@@ -200,3 +200,15 @@ def test_tuned_configs_give_each_symbol_its_own_settings(tmp_path, bars):
     path.write_text(json.dumps({"analyst": "toto", "symbols": {"S0": {"num_samples": 0}}}))
     with pytest.raises(ConfigError, match="tuned config of S0"):
         get_analyst("toto", tuned_configs=str(path), **common).predict(close_only(bars))
+
+
+def test_fine_tuning_windows_never_share_bars_between_training_and_validation(bars):
+    from analysts._finetune import windows
+
+    values, train, val = windows(close_only(bars), ("close",), 32, 8, 0.25)
+    assert train.size and val.size
+    n = close_only(bars).filter(pl.col("asset") == "S0").height
+    for lo in (0, n, 2 * n):  # each asset's rows
+        t = train[(train >= lo) & (train < lo + n)]
+        v = val[(val >= lo) & (val < lo + n)]
+        assert t.max() < v.min() - 32 + 1  # the last training window ends before any
