@@ -1,8 +1,10 @@
 """Rebuild the bundled datasets from the PyPI packages that ship them.
 
-Run ``python -m alfred_data.build`` (needs the ``data-build`` extra: skfolio, arch,
-backtesting). It writes one zstd parquet file per dataset (long bars sorted by
-``(ts, asset)``), ``manifest.json`` and ``PROVENANCE.md`` next to this file.
+Run ``python -m alfred_data.build`` (needs the ``data-build`` extra; only skfolio and arch
+are read here). It writes one zstd parquet file per dataset (long bars sorted by
+``(ts, asset)``), ``manifest.json`` and ``PROVENANCE.md`` next to this file. Only data
+under a licence compatible with Alfred's MIT licence is bundled; backtesting.py's AGPL-3.0
+test data is built on the user's machine instead (``alfred_data.backtesting_import``).
 
 The build is deterministic: no clock, no random state, fixed column order and compression
 settings, so two runs with the same package versions give byte-identical files, and the
@@ -41,8 +43,6 @@ _OHLCV_NAMES = {
 _LICENCES = {
     "skfolio": "BSD-3-Clause (licence of the skfolio package; no separate data licence stated)",
     "arch": "NCSA (University of Illinois/NCSA Open Source License of the arch package; "
-    "no separate data licence stated)",
-    "backtesting": "AGPL-3.0 (licence of the backtesting package, whose test data this is; "
     "no separate data licence stated)",
 }
 
@@ -83,7 +83,7 @@ def _wide_close(frame: Any) -> pl.DataFrame:
     return pl.concat(parts).drop_nulls().filter(pl.col("close").is_not_nan())
 
 
-def _ohlcv(frame: Any, asset: str) -> pl.DataFrame:
+def ohlcv_frame(frame: Any, asset: str) -> pl.DataFrame:
     """pandas OHLCV frame (Open/High/Low/Close[/Adj Close]/Volume) -> long bars of one asset."""
     ts = _ts_array(frame.index)
     columns: dict[str, Any] = {"ts": ts, "asset": [asset] * len(ts)}
@@ -93,7 +93,8 @@ def _ohlcv(frame: Any, asset: str) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
+def canonical_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Canonical column order, ``Datetime('ns')`` timestamps, rows sorted by (ts, asset)."""
     order = [c for c in _CANONICAL if c in frame.columns]
     return (
         frame.select(order)
@@ -116,7 +117,7 @@ def _sp500_index() -> pl.DataFrame:
 
 def _arch_ohlcv(module: str, asset: str) -> Callable[[], pl.DataFrame]:
     def build() -> pl.DataFrame:
-        return _ohlcv(importlib.import_module(module).load(), asset)
+        return ohlcv_frame(importlib.import_module(module).load(), asset)
 
     return build
 
@@ -130,14 +131,6 @@ def _vix() -> pl.DataFrame:
         {"ts": ts, "asset": ["VIX"] * len(ts), "close": frame["vix"].to_numpy(dtype=np.float64)}
     )
     return out.filter(pl.col("close").is_not_nan())
-
-
-def _backtesting(attribute: str, asset: str) -> Callable[[], pl.DataFrame]:
-    def build() -> pl.DataFrame:
-        module = importlib.import_module("backtesting.test")
-        return _ohlcv(getattr(module, attribute), asset)
-
-    return build
 
 
 _SKFOLIO_CAUTION = (
@@ -251,62 +244,30 @@ SPECS: tuple[DatasetSpec, ...] = (
         ),
         notes=("The VIX is an index, not a tradable price: use it as a feature or regime flag.",),
     ),
-    DatasetSpec(
-        name="goog",
-        description="Alphabet (GOOG) daily OHLCV, 2004-2013",
-        frequency="1d",
-        package="backtesting",
-        function="backtesting.test.GOOG",
-        build=_backtesting("GOOG", "GOOG"),
-        origin=(
-            "backtesting.py documents it as 'daily NASDAQ:GOOG (Google/Alphabet) stock price "
-            "data from 2004 to 2013' (file backtesting/test/GOOG.csv); vendor not named. "
-            "Prices are not split-adjusted (first close 100.34 on the 2004-08-19 IPO day; "
-            "the 2014 split is after the range)."
-        ),
-        transformations=(
-            "Open/High/Low/Close/Volume renamed; asset 'GOOG'",
-            "volume cast to float64; timestamps to naive datetime[ns]",
-        ),
-        benchmark={"dataset": "nasdaq_ohlcv", "asset": "NASDAQ"},
-    ),
-    DatasetSpec(
-        name="eurusd_1h",
-        description="EUR/USD hourly OHLCV, April 2017 - February 2018",
-        frequency="1h",
-        package="backtesting",
-        function="backtesting.test.EURUSD",
-        build=_backtesting("EURUSD", "EURUSD"),
-        origin=(
-            "backtesting.py documents it as 'hourly EUR/USD forex data from April 2017 to "
-            "February 2018' (file backtesting/test/EURUSD.csv); vendor and the timestamps' "
-            "time zone are not documented. Volume is as shipped (its unit, likely tick "
-            "count, is not documented)."
-        ),
-        transformations=(
-            "Open/High/Low/Close/Volume renamed; asset 'EURUSD'",
-            "timestamps kept naive (zone unknown), cast to datetime[ns]; volume to float64",
-        ),
-    ),
 )
 
 
 def _frame_for(spec: DatasetSpec) -> pl.DataFrame:
-    frame = _canonical(spec.build())
+    frame = canonical_frame(spec.build())
     return validate_bars(frame, source=f"build of {spec.name}")
 
 
-def _parquet_bytes(frame: pl.DataFrame, path: Path) -> bytes:
-    tmp = path.with_suffix(".parquet.tmp")
+def write_parquet(frame: pl.DataFrame, path: Path) -> bytes:
+    """Write ``frame`` to ``path`` atomically with the fixed zstd settings; returns the bytes."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     frame.write_parquet(
         tmp, compression="zstd", compression_level=_COMPRESSION_LEVEL, statistics=True
     )
-    data = tmp.read_bytes()
-    os.replace(tmp, path)
+    try:
+        data = tmp.read_bytes()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return data
 
 
-def _iso(value: Any) -> str:
+def iso_text(value: Any) -> str:
+    """A timestamp as text, without the time of day when it is midnight."""
     text = str(value)
     return text[:-9] if text.endswith(" 00:00:00") else text
 
@@ -318,13 +279,13 @@ def build_all(out_dir: Path = DATA_DIR) -> dict[str, Any]:
     for spec in SPECS:
         frame = _frame_for(spec)
         file_name = f"{spec.name}.parquet"
-        data = _parquet_bytes(frame, out_dir / file_name)
+        data = write_parquet(frame, out_dir / file_name)
         entries[spec.name] = {
             "file": file_name,
             "description": spec.description,
             "frequency": spec.frequency,
-            "start": _iso(frame["ts"].min()),
-            "end": _iso(frame["ts"].max()),
+            "start": iso_text(frame["ts"].min()),
+            "end": iso_text(frame["ts"].max()),
             "rows": frame.height,
             "assets": frame["asset"].unique().sort().to_list(),
             "columns": frame.columns,
@@ -354,8 +315,14 @@ def _provenance(manifest: dict[str, Any]) -> str:
         "`(ts, asset)`, zstd-compressed parquet; `manifest.json` pins each file's sha256.",
         "The data is for research, testing and examples only. It comes from the PyPI",
         "packages named below, under the licences those packages state; none of them ships a",
-        "separate data licence. Note that `goog` and `eurusd_1h` come from backtesting.py,",
-        "which is AGPL-3.0 licensed.",
+        "separate data licence. Only permissive licences (MIT, BSD, Apache-2.0, NCSA, public",
+        "domain) are bundled, matching Alfred's MIT licence; the test suite enforces it.",
+        "",
+        "Not bundled: `goog` (GOOG daily OHLCV 2004-2013) and `eurusd_1h` (EUR/USD hourly",
+        "2017-2018) come from the test data of backtesting.py, which is AGPL-3.0. Alfred does",
+        "not redistribute them; `alfred data import --from backtesting goog` (or `eurusd_1h`)",
+        "builds them on your machine from an installed `backtesting` package, into the",
+        "imported-datasets folder, with a `NAME.provenance.json` beside the file.",
         "",
     ]
     by_name = {spec.name: spec for spec in SPECS}

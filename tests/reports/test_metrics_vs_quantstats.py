@@ -91,11 +91,11 @@ def test_var_is_historical_not_quantstats_parametric(ours, series):
 def test_benchmark_figures_against_quantstats(sp500_returns, series):
     import engine
 
-    goog = close_to_returns(engine.load_bars("goog"))
-    g = pd.Series(goog["return"].to_numpy(), index=pd.DatetimeIndex(goog["ts"].to_numpy()))
+    nasdaq = close_to_returns(engine.load_bars("nasdaq_ohlcv"))
+    g = pd.Series(nasdaq["return"].to_numpy(), index=pd.DatetimeIndex(nasdaq["ts"].to_numpy()))
     common = g.index.intersection(series.index)
     r, b = g.loc[common], series.loc[common]
-    ours = compute_metrics(goog, P, benchmark=sp500_returns)
+    ours = compute_metrics(nasdaq, P, benchmark=sp500_returns)
     greeks = qs.stats.greeks(r, b, periods=P)
     assert ours["beta"] == pytest.approx(float(greeks["beta"]), rel=REL)
     assert ours["alpha"] == pytest.approx(float(greeks["alpha"]), rel=REL)

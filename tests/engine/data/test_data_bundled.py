@@ -28,8 +28,6 @@ EXPECTED = {
     "sp500_ohlcv": (5_031, "1999-01-04", "2018-12-31", 1, OHLCV_ADJ),
     "nasdaq_ohlcv": (5_031, "1999-01-04", "2018-12-31", 1, OHLCV_ADJ),
     "vix": (1_259, "2014-01-03", "2019-01-03", 1, ["ts", "asset", "close"]),
-    "goog": (2_148, "2004-08-19", "2013-03-01", 1, OHLCV),
-    "eurusd_1h": (5_000, "2017-04-19 09:00:00", "2018-02-07 15:00:00", 1, OHLCV),
 }
 
 
@@ -56,15 +54,16 @@ def test_sp500_stocks_is_a_full_rectangle() -> None:
 
 
 def test_known_values_from_source_docs() -> None:
-    # skfolio's docstrings print these (rounded); GOOG's first row is in backtesting's CSV.
+    # skfolio's docstrings print these (rounded); arch's first S&P 500 row is in its CSV.
     first = load_bars("sp500_stocks", end="1990-01-02")
     by_asset = dict(zip(first["asset"], first["close"], strict=True))
     assert by_asset["AAPL"] == pytest.approx(0.264, abs=5e-4)
     assert by_asset["XOM"] == pytest.approx(4.068, abs=5e-4)
     index = load_bars("sp500_index", end="1990-01-03")
     assert index["close"].to_list() == pytest.approx([359.69, 358.76], abs=5e-3)
-    goog = load_bars("goog", end="2004-08-19")
-    assert goog.row(0)[2:] == (100.0, 104.06, 95.96, 100.34, 22_351_900.0)
+    sp500 = load_bars("sp500_ohlcv", end="1999-01-04")
+    assert sp500.row(0)[2:] == pytest.approx(
+        (1229.23, 1248.81, 1219.10, 1228.10, 1228.10, 877_000_000.0), abs=5e-3)
 
 
 def test_vix_has_no_holiday_rows() -> None:
@@ -80,7 +79,7 @@ def test_manifest_hashes_sizes_and_sources() -> None:
         total += len(data)
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], name
         assert entry["rows"] == EXPECTED[name][0]
-        assert entry["source"]["package"] in {"skfolio", "arch", "backtesting"}
+        assert entry["source"]["package"] in {"skfolio", "arch"}
         assert entry["source"]["version"]
         assert entry["licence"]
         assert f"## `{name}`" in (DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8")
@@ -92,19 +91,21 @@ def test_list_datasets_table() -> None:
     table = list_datasets()
     assert table.columns == ["name", "description", "frequency", "start", "end", "assets", "rows"]
     assert table["name"].to_list() == list(EXPECTED)
-    row = table.filter(pl.col("name") == "eurusd_1h").row(0, named=True)
-    assert row["frequency"] == "1h"
-    assert row["assets"] == ["EURUSD"]
-    assert row["rows"] == 5000
+    row = table.filter(pl.col("name") == "vix").row(0, named=True)
+    assert row["frequency"] == "1d"
+    assert row["assets"] == ["VIX"]
+    assert row["rows"] == 1259
 
 
 def test_dataset_info_and_unknown_name() -> None:
-    info = dataset_info("goog")
-    assert info["benchmark"] == {"dataset": "nasdaq_ohlcv", "asset": "NASDAQ"}
+    info = dataset_info("sp500_stocks")
+    assert info["benchmark"] == {"dataset": "sp500_index", "asset": "SP500"}
     info["rows"] = -1  # a copy: the cached manifest must not change
-    assert dataset_info("goog")["rows"] == 2148
-    with pytest.raises(DataError, match=r"'gogl' is not a bundled dataset.*Did you mean 'goog'"):
-        dataset_info("gogl")
+    assert dataset_info("sp500_stocks")["rows"] == 166_260
+    with pytest.raises(DataError, match=r"'vixx' is not a bundled dataset.*Did you mean 'vix'"):
+        dataset_info("vixx")
+    with pytest.raises(DataError, match="'goog' is not a bundled dataset"):
+        dataset_info("goog")  # AGPL-derived: built locally by `alfred data import`, not shipped
 
 
 def test_load_benchmark() -> None:
@@ -113,10 +114,6 @@ def test_load_benchmark() -> None:
     assert bench.equals(load_bars("sp500_index"))
     stocks_ts = load_bars("sp500_stocks")["ts"].unique().sort()
     assert bench["ts"].equals(stocks_ts)
-    nasdaq = load_benchmark("goog", start="2004-08-19", end="2013-03-01")
-    assert nasdaq is not None
-    assert nasdaq["asset"].unique().to_list() == ["NASDAQ"]
-    assert nasdaq.height == 2148  # same trading days as GOOG over its range
     assert load_benchmark("vix") is None
 
 

@@ -294,7 +294,7 @@ def test_unknown_source_lists_bundled_and_suggests() -> None:
         load_bars("sp500_stock")
     message = str(info.value)
     assert "neither a bundled dataset nor an existing file" in message
-    assert "eurusd_1h" in message
+    assert "nasdaq_ohlcv" in message
     assert "Did you mean 'sp500_stocks'" in message
 
 
