@@ -257,9 +257,13 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
         if np.isfinite(tq) and abs(tq - book.qty[j]) <= 1e-12 * max(abs(tq), 1.0):
             continue
         if not np.isfinite(p):
-            # not tradable at this bar: a day order that cannot trade is rejected
-            _new_order_nb(decision_bar, bar, j,
-                          1 if (np.isfinite(tq) and tq > book.qty[j]) else -1,
+            # not tradable at this bar: a day order that cannot trade is rejected; without
+            # any price yet its size is unknown and its side is the instruction's sign
+            if np.isfinite(tq):
+                side = 1 if tq > book.qty[j] else -1
+            else:
+                side = 1 if value[j] > 0.0 else -1
+            _new_order_nb(decision_bar, bar, j, side,
                           abs(tq - book.qty[j]) if np.isfinite(tq) else np.nan,
                           Reason.NotTradable, book, recs)
             continue
