@@ -10,10 +10,10 @@ appending or changing bars after ``t`` can never change a prediction dated ``<= 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Protocol, Self, runtime_checkable
+from typing import Literal, Protocol, Self, runtime_checkable
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # The signal columns DESIGN.md defines; an analyst emits any subset of them.
 SIGNAL_COLUMNS: tuple[str, ...] = ("score", "prob_up", "pred_return", "uncertainty")
@@ -23,9 +23,17 @@ TimeLike = datetime | date | str
 
 
 class AnalystConfig(BaseModel):
-    """Base of every analyst config: immutable, and unknown keys are errors."""
+    """Base of every analyst config: immutable, and unknown keys are errors.
+
+    ``calibrate``: map ``prob_up`` through an isotonic or Platt calibrator refit on past
+    outcomes only (:mod:`analysts.calibration`); ``calibration_history``: bars before a
+    prediction window whose forecasts and outcomes train it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    calibrate: Literal["isotonic", "platt"] | None = None
+    calibration_history: int = Field(504, ge=1)
 
 
 @runtime_checkable

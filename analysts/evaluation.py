@@ -1,25 +1,41 @@
-"""Out-of-sample evaluation of an analyst, always next to baselines on the same rows.
+"""Out-of-sample evaluation of an analyst, always next to the same baselines, with tests.
 
 The data is cut chronologically (default 60/20/20 by timestamp): the analyst is fit on
 the first two periods (its own early stopping uses the second), then predicts the test
-period. Every metric is computed on exactly the rows where the analyst, the ``naive``
-persistence baseline and the realised label all exist, per asset and overall, so a
-number never looks good because it was measured on easier rows.
+period. Every metric is computed on exactly the rows where the analyst, every baseline
+and the realised label all exist, per asset and overall, so a number never looks good
+because it was measured on easier rows.
 
-Baselines: ``naive`` (the last ``horizon``-bar return repeats; up if it was up) and
-``constant`` (the training period's mean return; "always up" if most training labels
-were up) -- the second is the bar a model must clear to have learnt anything at all.
+Baselines (one set, named the same in evaluate, rolling-origin and walk-forward):
+
+* ``zero`` -- no change (pred_return 0); it has no direction.
+* ``drift`` -- the asset's mean ``horizon``-bar return over the labels observed by the
+  end of the fit period (its sign is its direction).
+* ``last`` -- the last ``horizon``-bar return repeats (``close[t] / close[t-h] - 1``).
+* ``always_up`` -- direction only: every row "up".
+* ``majority`` -- direction only: the majority class of the fit period's labels, flat
+  labels left out.
+
+Direction: "up" means ``r > 0``; rows with ``r == 0`` (flat) have no direction and are
+left out of every direction metric; their count is reported (``n_flat``). The model's
+direction is ``prob_up > 0.5`` when it emits ``prob_up``, else ``pred_return > 0``.
 
 Definitions (``p`` predicted return, ``r`` realised return over the horizon, ``c`` the
-close at the prediction's ts; direction "up" means ``r > 0``):
+close at the prediction's ts):
 
-* accuracy, precision, recall, F1 of "up" (predicted up: ``prob_up > 0.5``, or
-  ``p > 0`` for an analyst without ``prob_up``);
+* accuracy, precision, recall, F1 of "up" (non-flat rows);
 * MAE, RMSE of ``p - r``; R² = ``1 - SSE / SST`` around the mean of ``r`` on the rows;
   Pearson of ``p`` and ``r``; sign accuracy = share of rows with ``sign(p) == sign(r)``;
 * pct_return_mae = ``100 * MAE`` (percentage points); price_mae = mean
   ``|c (1 + p) - c (1 + r)|`` in price units; MAPE = ``100 * mean(|c (1+p) - c (1+r)| /
   (c (1 + r)))``, the percent error of the implied price.
+
+Significance (:mod:`analysts.skill`; see :func:`forecast_tests`): Diebold-Mariano on
+absolute errors against ``zero``, ``drift`` and ``last`` (Newey-West, ``h - 1`` lags,
+HLN correction; pooled over assets by averaging per date), direction against
+``majority`` and ``always_up`` (exact binomial on disagreements and a HAC test per date),
+AUC, IC and rank IC per date with Newey-West t-stats, top-minus-bottom quintile spread,
+signal turnover, Brier score and reliability of ``prob_up``, and a verdict line.
 """
 
 from __future__ import annotations
@@ -28,7 +44,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,8 +52,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analysts import skill
 from analysts._bars import as_datetime, check_bars
-from analysts._price import NaiveAnalyst
 from analysts.features import add_targets, target_names
 from analysts.training import check_fractions, chronological_split
 from engine.errors import ConfigError, DataError
@@ -87,9 +103,132 @@ def magnitude_metrics(pred: np.ndarray, actual: np.ndarray,
     }
 
 
+BASELINES = ("zero", "drift", "last")
+DIRECTION_BASELINES = ("always_up", "majority")
+PREDICTORS = ("model", *BASELINES, *DIRECTION_BASELINES)
+IC_HORIZONS = (1, 2, 5, 10, 20)
+
+
+def baseline_frame(bars: pl.DataFrame, fit_end: datetime,
+                   horizon: int) -> tuple[pl.DataFrame, bool]:
+    """Every (ts, asset) with its ``close``, ``realised`` ``horizon``-bar return and the
+    ``zero``, ``drift`` and ``last`` forecasts, and the ``majority`` direction (True =
+    up), both learnt from the labels observed by ``fit_end`` (flat labels left out)."""
+    _, change, seen = target_names(horizon)
+    frame = add_targets(bars.select("ts", "asset", "close"), (horizon,)).with_columns(
+        (pl.col("close") / pl.col("close").shift(horizon).over("asset") - 1).alias("last"))
+    known = frame.filter(pl.col(seen) <= fit_end).drop_nulls(change)
+    pooled = float(known[change].mean()) if known.height else 0.0
+    drift = known.group_by("asset").agg(pl.col(change).mean().alias("drift"))
+    majority_up = bool((known[change] > 0).sum() >= (known[change] < 0).sum())
+    frame = frame.join(drift, on="asset", how="left").with_columns(
+        pl.col("drift").fill_null(pooled), pl.lit(0.0).alias("zero"))
+    return frame.select("ts", "asset", "close", pl.col(change).alias("realised"),
+                        *BASELINES), majority_up
+
+
+def _direction_of(rows: pl.DataFrame, predictor: str, use_prob: bool,
+                  majority_up: bool) -> np.ndarray | None:
+    """Predicted "up" per row, or None for a forecast without a direction (``zero``)."""
+    n = rows.height
+    if predictor == "model":
+        return (rows["prob_up"].to_numpy() > 0.5 if use_prob
+                else rows["pred_return"].to_numpy() > 0)
+    if predictor == "always_up":
+        return np.ones(n, bool)
+    if predictor == "majority":
+        return np.full(n, majority_up)
+    if predictor == "zero":
+        return None
+    return rows[predictor].to_numpy() > 0
+
+
+def predictor_metrics(rows: pl.DataFrame, majority_up: bool) -> dict[str, dict[str, float]]:
+    """Metrics of the model and every baseline on ``rows`` (see :func:`baseline_frame`;
+    the model's columns ``pred_return`` and/or ``prob_up``)."""
+    use_prob, magnitude = "prob_up" in rows.columns, "pred_return" in rows.columns
+    realised = rows["realised"].to_numpy()
+    moved = realised != 0
+    out = {}
+    for predictor in PREDICTORS:
+        values: dict[str, float] = {"n": rows.height, "n_flat": int((~moved).sum())}
+        pred_up = _direction_of(rows, predictor, use_prob, majority_up)
+        values.update(direction_metrics(pred_up[moved], realised[moved] > 0)
+                      if pred_up is not None else dict.fromkeys(DIRECTION_METRICS, math.nan))
+        column = "pred_return" if predictor == "model" else predictor
+        if predictor in BASELINES or (predictor == "model" and magnitude):
+            values.update(magnitude_metrics(rows[column].to_numpy(), realised,
+                                            rows["close"].to_numpy()))
+        else:
+            values.update(dict.fromkeys(MAGNITUDE_METRICS, math.nan))
+        out[predictor] = values
+    return out
+
+
+def forecast_tests(rows: pl.DataFrame, horizon: int, majority_up: bool,
+                   cross_section: bool = True) -> dict[str, Any]:
+    """Significance of the model against the baselines on ``rows`` (module docstring).
+
+    ``dm``: per baseline, DM on absolute errors (pooled: per-date means). ``direction``:
+    against ``majority`` and ``always_up``. With ``cross_section``: AUC, ``ic`` (IC and
+    rank IC), ``spread`` (top-minus-bottom quintile), ``turnover``, and for ``prob_up``
+    the Brier score and reliability curve. ``verdict``: one sentence.
+    """
+    use_prob, magnitude = "prob_up" in rows.columns, "pred_return" in rows.columns
+    ts, realised = rows["ts"], rows["realised"].to_numpy()
+    out: dict[str, Any] = {"dm": {}, "direction": {}}
+    p_better: dict[str, float] = {}
+    if magnitude:
+        error = np.abs(rows["pred_return"].to_numpy() - realised)
+        for base in BASELINES:
+            test = skill.panel_diebold_mariano(ts, error, np.abs(rows[base].to_numpy()
+                                                                 - realised), horizon)
+            out["dm"][base] = test.to_dict()
+            p_better[base] = test.p_better
+    pred_up = _direction_of(rows, "model", use_prob, majority_up)
+    for base in DIRECTION_BASELINES:
+        test = skill.direction_test(ts, pred_up, _direction_of(rows, base, use_prob,
+                                                               majority_up), realised, horizon)
+        out["direction"][base] = test
+        p_better[f"{base} (direction)"] = test["hac_p"]
+    out["verdict"] = skill.verdict(p_better)
+    if not cross_section:
+        return out
+    signal = rows["pred_return"] if magnitude else rows["prob_up"]
+    moved = realised != 0
+    out["auc"] = skill.auc(signal.to_numpy()[moved], realised[moved] > 0)
+    panel = rows.select("ts", "asset", signal.alias("signal"), "realised")
+    out["ic"] = skill.ic_table(panel, horizon)
+    out["spread"] = skill.quantile_spread(panel, horizon)
+    out["turnover"] = skill.signal_turnover(panel)
+    if use_prob:
+        prob, up = rows["prob_up"].to_numpy()[moved], realised[moved] > 0
+        out["brier"] = skill.brier_score(prob, up)
+        out["brier_majority"] = skill.brier_score(np.full(prob.size, float(majority_up)), up)
+        out["reliability"] = skill.reliability_curve(prob, up).to_dicts()
+    return out
+
+
+def ic_decay(signals: pl.DataFrame, bars: pl.DataFrame, column: str,
+             horizons: tuple[int, ...] = IC_HORIZONS) -> list[dict[str, float]]:
+    """Rank IC (and t-stat) of ``column`` against the realised return ``h`` bars ahead,
+    for each ``h``: how fast the signal's information fades."""
+    labels = add_targets(bars.select("ts", "asset", "close"), horizons)
+    joined = signals.select("ts", "asset", pl.col(column).alias("signal")).join(
+        labels, on=["ts", "asset"])
+    out = []
+    for h in horizons:
+        panel = joined.select("ts", "asset", "signal",
+                              pl.col(target_names(h)[1]).alias("realised"))
+        table = skill.ic_table(panel, h)
+        out.append({"horizon": h, "rank_ic": table["rank_ic"], "rank_ic_t": table["rank_ic_t"],
+                    "ic": table["ic"], "dates": table["dates"]})
+    return out
+
+
 @dataclass(frozen=True)
 class Evaluation:
-    """Metrics per scope (``overall`` and each asset) and per predictor."""
+    """Metrics per scope (``overall`` and each asset) and per predictor, with tests."""
 
     analyst: str
     config: dict[str, Any]
@@ -99,12 +238,22 @@ class Evaluation:
     metrics: dict[str, dict[str, dict[str, float]]]  # scope -> predictor -> metric -> value
     predictors: tuple[str, ...]
     training: dict[str, dict[str, Any]] | None = None  # per fitted unit: epochs, timing
+    tests: dict[str, dict[str, Any]] = field(default_factory=dict)  # scope -> tests
+    ic_decay: list[dict[str, float]] = field(default_factory=list)
+    majority: str = "up"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        return self.tests.get("overall", {}).get("verdict", "not tested")
 
     def to_dict(self) -> dict[str, Any]:
         return {"analyst": self.analyst, "horizon": self.horizon, "periods": self.periods,
-                "n_rows": self.n_rows, "config": self.config,
+                "n_rows": self.n_rows, "config": self.config, "verdict": self.verdict,
+                "majority": self.majority, "notes": list(self.notes),
                 "definitions": "see analysts/evaluation.py", "training": self.training,
-                "metrics": _clean(self.metrics)}
+                "metrics": _clean(self.metrics), "tests": _clean(self.tests),
+                "ic_decay": _clean(self.ic_decay)}
 
     def table(self, scope: str | None = None) -> pl.DataFrame:
         """One row per (scope, predictor) with every metric as a column."""
@@ -117,18 +266,9 @@ class Evaluation:
         return pl.DataFrame(rows)
 
     def markdown(self) -> str:
-        table = self.table()
-        metric_cols = [c for c in table.columns if c not in ("scope", "predictor")]
-        lines = [f"# {self.analyst}: out-of-sample evaluation (horizon {self.horizon})", "",
-                 f"Fit on {self.periods['fit_start']} .. {self.periods['fit_end']}; test "
-                 f"{self.periods['test_start']} .. {self.periods['test_end']}; "
-                 f"{self.n_rows} test rows shared by every predictor.", "",
-                 "| scope | predictor | " + " | ".join(metric_cols) + " |",
-                 "|---|---|" + "---|" * len(metric_cols)]
-        for row in table.iter_rows(named=True):
-            cells = [_fmt(row[c]) for c in metric_cols]
-            lines.append(f"| {row['scope']} | {row['predictor']} | " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+        from analysts._report_md import evaluation_markdown
+
+        return evaluation_markdown(self)
 
     def write(self, out: str | Path) -> Path:
         """``evaluation.json`` and ``evaluation.md`` in the folder ``out``."""
@@ -139,34 +279,17 @@ class Evaluation:
         return folder
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def _clean(value: Any) -> Any:
     """NaN -> None so the JSON is standard."""
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, np.generic):
+        return _clean(value.item())
     return value
-
-
-def _predictor_metrics(frame: pl.DataFrame, prefix: str, magnitude: bool,
-                       use_prob: bool) -> dict[str, float]:
-    """Direction from ``prob_up`` when the analyst emits it, else from the sign of
-    ``pred_return``; baselines are read the same way as the model they stand next to."""
-    true_up = frame["_true"].to_numpy() > 0
-    out: dict[str, float] = {"n": frame.height}
-    prob, ret = f"{prefix}prob_up", f"{prefix}pred_return"
-    pred_up = frame[prob].to_numpy() > 0.5 if use_prob else frame[ret].to_numpy() > 0
-    out.update(direction_metrics(pred_up, true_up))
-    if magnitude:
-        out.update(magnitude_metrics(frame[ret].to_numpy(), frame["_true"].to_numpy(),
-                                     frame["close"].to_numpy()))
-    return out
 
 
 def _training_summary(analyst: Any) -> dict[str, dict[str, Any]] | None:
@@ -180,6 +303,26 @@ def _training_summary(analyst: Any) -> dict[str, dict[str, Any]] | None:
                     "best_val_loss": best.get("val_loss"), "seconds": round(unit.seconds, 2),
                     "train_end": str(unit.train_end), "fit_until": str(unit.fit_until)}
     return out
+
+
+def _fit_end(analyst: Any, checked: pl.DataFrame, split: Sequence[float],
+             until: datetime | str | None) -> tuple[Any, Any, datetime]:
+    """The analyst to evaluate (its validation share matched to ``split``), its config,
+    and the end of the fit period."""
+    config = getattr(analyst, "config", None)
+    if until is not None:
+        return analyst, config, as_datetime(until, checked["ts"].dtype, "until")
+    train_f, val_f, test_f = check_fractions(split)
+    if test_f <= 0:
+        raise ConfigError(f"split {list(split)} leaves no test period; give it a share")
+    cut = chronological_split(checked["ts"], split)
+    if config is not None and "validation_fraction" in type(config).model_fields:
+        if val_f <= 0:
+            raise ConfigError("a trainable analyst needs a validation share in split "
+                              "(e.g. 0.6, 0.2, 0.2) for early stopping")
+        config = config.model_copy(update={"validation_fraction": val_f / (train_f + val_f)})
+        analyst = type(analyst)(config)
+    return analyst, config, cut.val_end
 
 
 def evaluate_analyst(
@@ -200,22 +343,8 @@ def evaluate_analyst(
     analyst's ``horizon``, else 1). ``out``: folder for evaluation.json/.md.
     """
     checked = check_bars(bars, getattr(analyst, "name", "analyst"))
-    config = getattr(analyst, "config", None)
+    analyst, config, fit_end = _fit_end(analyst, checked, split, until)
     horizon = int(horizon or getattr(config, "horizon", 1))
-    if until is None:
-        train_f, val_f, test_f = check_fractions(split)
-        if test_f <= 0:
-            raise ConfigError(f"split {list(split)} leaves no test period; give it a share")
-        cut = chronological_split(checked["ts"], split)
-        fit_end = cut.val_end
-        if config is not None and "validation_fraction" in type(config).model_fields:
-            if val_f <= 0:
-                raise ConfigError("a trainable analyst needs a validation share in split "
-                                  "(e.g. 0.6, 0.2, 0.2) for early stopping")
-            config = config.model_copy(update={"validation_fraction": val_f / (train_f + val_f)})
-            analyst = type(analyst)(config)
-    else:
-        fit_end = as_datetime(until, checked["ts"].dtype, "until")
     test_bars_ts = checked.filter(pl.col("ts") > fit_end)["ts"]
     if test_bars_ts.len() == 0:
         raise DataError(f"no bars after the fit period's end {fit_end}; nothing to test on")
@@ -223,42 +352,27 @@ def evaluate_analyst(
 
     analyst.fit(bars, until=fit_end)
     predictions = analyst.predict(bars, start=test_start)
-    magnitude = "pred_return" in predictions.columns
-    if not magnitude and "prob_up" not in predictions.columns:
+    keep = [c for c in ("prob_up", "pred_return") if c in predictions.columns]
+    if not keep:
         raise DataError(f"analyst {analyst.name!r} emits neither prob_up nor pred_return; "
                         f"there is nothing to evaluate")
-    naive = NaiveAnalyst(horizon=horizon).predict(bars, start=test_start)
-    _, change, label_ts = target_names(horizon)
-    labels = add_targets(checked.select("ts", "asset", "close"), (horizon,)).select(
-        "ts", "asset", "close", pl.col(change).alias("_true"), pl.col(label_ts).alias("_seen"))
-    keep = [c for c in ("prob_up", "pred_return") if c in predictions.columns]
-    rows = (labels.drop("_seen").join(predictions.select("ts", "asset", *keep),
-                                      on=["ts", "asset"])
-            .join(naive.select("ts", "asset", *[pl.col(c).alias(f"naive_{c}")
-                                                for c in ("prob_up", "pred_return")]),
-                  on=["ts", "asset"])
-            .drop_nulls()
-            .filter(pl.col("_true").is_finite()))
+    base, majority_up = baseline_frame(checked, fit_end, horizon)
+    rows = (base.join(predictions.select("ts", "asset", *keep), on=["ts", "asset"])
+            .drop_nulls().filter(pl.col("realised").is_finite()).sort("ts", "asset"))
     if rows.height == 0:
-        raise DataError(f"analyst {analyst.name!r}: no test row has a prediction, a naive "
-                        f"forecast and a realised {horizon}-bar label; use a longer test period")
-    # The constant baseline learns from labels already observed when the fit period ends.
-    fit_labels = labels.filter(pl.col("_seen") <= fit_end)["_true"]
-    mean_return = float(fit_labels.mean()) if fit_labels.len() else 0.0
-    up_share = float((fit_labels > 0).mean()) if fit_labels.len() else 0.5
-    rows = rows.with_columns(
-        pl.lit(mean_return).alias("constant_pred_return"),
-        pl.lit(1.0 if up_share > 0.5 else 0.0).alias("constant_prob_up"),
-    )
-    predictors = {"model": "", "naive": "naive_", "constant": "constant_"}
-    use_prob = "prob_up" in predictions.columns
+        raise DataError(f"analyst {analyst.name!r}: no test row has a prediction, every "
+                        f"baseline and a realised {horizon}-bar label; use a longer test "
+                        f"period")
     metrics: dict[str, dict[str, dict[str, float]]] = {}
+    tests: dict[str, dict[str, Any]] = {}
     scopes = [("overall", rows)] + [
         (asset, rows.filter(pl.col("asset") == asset))
         for asset in sorted(rows["asset"].unique().to_list())]
     for scope, part in scopes:
-        metrics[scope] = {label: _predictor_metrics(part, prefix, magnitude, use_prob)
-                          for label, prefix in predictors.items()}
+        metrics[scope] = predictor_metrics(part, majority_up)
+        tests[scope] = forecast_tests(part, horizon, majority_up,
+                                      cross_section=scope == "overall")
+    column = "pred_return" if "pred_return" in keep else "prob_up"
     result = Evaluation(
         analyst=analyst.name,
         config=config.model_dump(mode="json") if config is not None else {},
@@ -267,12 +381,31 @@ def evaluate_analyst(
                  "test_start": str(test_start), "test_end": str(checked["ts"].max())},
         n_rows=rows.height,
         metrics=metrics,
-        predictors=tuple(predictors),
+        predictors=PREDICTORS,
         training=_training_summary(analyst),
+        tests=tests,
+        ic_decay=ic_decay(predictions.filter(pl.col("ts") >= test_start), checked, column),
+        majority="up" if majority_up else "down",
+        notes=tuple(model_notes(analyst, test_start)),
     )
     if out is not None:
         result.write(out)
     return result
+
+
+def model_notes(analyst: Any, test_start: datetime) -> list[str]:
+    """Warnings every table of this analyst must carry: random weights, a test window
+    inside the model's pretraining period."""
+    notes = []
+    summary = analyst.fit_summary() if hasattr(analyst, "fit_summary") else {}
+    if isinstance(summary.get("model"), dict) and "random_weights" in summary["model"]:
+        notes.append("the model runs on random weights: its forecasts carry no skill")
+    through = getattr(analyst, "pretrained_through", None)
+    if through is not None and test_start <= through:
+        notes.append(f"test window starts {test_start} inside the model's pretraining period "
+                     f"(pretrained through {through.date()}): its numbers are not out of "
+                     f"sample")
+    return notes
 
 
 def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
@@ -282,10 +415,12 @@ def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
 
     For origin ``t`` the analyst (already fit, or pretrained) is called once with the bars
     dated ``<= t`` and asked for its forecast at ``t`` for every asset; the call is timed.
-    The forecast is scored against the realised ``horizon``-bar return next to the naive
-    forecast of no change. Returns one row per asset plus ``ALL``: ``n``,
-    ``pct_return_mae``, ``price_mae``, ``naive_pct_return_mae``, ``naive_price_mae``,
-    ``sign_accuracy`` and ``ms_per_call`` (mean latency of the timed calls).
+    The forecast is scored against the realised ``horizon``-bar return next to the
+    ``zero``, ``drift`` (mean return of the labels observed by the first origin) and
+    ``last`` baselines. Origins are ``horizon`` bars apart, so errors do not overlap.
+    Returns one row per asset plus ``ALL``: ``n``, ``pct_return_mae``, ``price_mae``,
+    ``<baseline>_pct_return_mae`` and ``<baseline>_dm_p`` (one-sided DM p-value that the
+    model's absolute error is lower), ``sign_accuracy``, ``verdict`` and ``ms_per_call``.
     """
     checked = check_bars(bars, getattr(analyst, "name", "analyst"))
     config = getattr(analyst, "config", None)
@@ -298,8 +433,6 @@ def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
         raise DataError(f"{stamps.len()} bars leave no origin with a realised "
                         f"{horizon}-bar return")
     origins = [stamps[i] for i in range(last, max(-1, last - windows * horizon), -horizon)][::-1]
-    labels = add_targets(checked.select("ts", "asset", "close"), (horizon,))
-    _, change, _ = target_names(horizon)
     rows, seconds = [], []
     for t in origins:
         visible = bars.filter(pl.col("ts") <= t)
@@ -312,20 +445,28 @@ def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
         rows.append(forecast.select("ts", "asset", "pred_return"))
     if not any(r.height for r in rows):
         raise DataError("the analyst made no forecast at any origin; give it more history")
-    scored = (pl.concat([r for r in rows if r.height]).join(labels.select(
-        "ts", "asset", "close", pl.col(change).alias("_real")), on=["ts", "asset"])
-        .drop_nulls("_real"))
+    base, _ = baseline_frame(checked, origins[0], horizon)
+    scored = (pl.concat([r for r in rows if r.height]).join(base, on=["ts", "asset"])
+              .drop_nulls().sort("ts", "asset"))
     latency = 1000 * float(np.mean(seconds))
     out = []
     scopes = [("ALL", scored)] + [(a, scored.filter(pl.col("asset") == a))
                                   for a in sorted(scored["asset"].unique().to_list())]
     for scope, part in scopes:
-        pred, real, close = (part[c].to_numpy() for c in ("pred_return", "_real", "close"))
+        pred, real, close = (part[c].to_numpy() for c in ("pred_return", "realised", "close"))
         model = magnitude_metrics(pred, real, close)
-        naive = magnitude_metrics(np.zeros_like(real), real, close)
-        out.append({"asset": scope, "n": part.height, "horizon": horizon,
-                    "pct_return_mae": model["pct_return_mae"], "price_mae": model["price_mae"],
-                    "naive_pct_return_mae": naive["pct_return_mae"],
-                    "naive_price_mae": naive["price_mae"],
-                    "sign_accuracy": model["sign_accuracy"], "ms_per_call": latency})
+        row: dict[str, Any] = {"asset": scope, "n": part.height, "horizon": horizon,
+                               "pct_return_mae": model["pct_return_mae"],
+                               "price_mae": model["price_mae"]}
+        p_better = {}
+        for name in BASELINES:
+            forecast = part[name].to_numpy()
+            row[f"{name}_pct_return_mae"] = magnitude_metrics(forecast, real,
+                                                              close)["pct_return_mae"]
+            test = skill.panel_diebold_mariano(part["ts"], np.abs(pred - real),
+                                               np.abs(forecast - real), 1)
+            row[f"{name}_dm_p"] = p_better[name] = test.p_better
+        row.update(sign_accuracy=model["sign_accuracy"], verdict=skill.verdict(p_better),
+                   ms_per_call=latency)
+        out.append(row)
     return pl.DataFrame(out)

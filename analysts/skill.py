@@ -324,8 +324,9 @@ def reliability_curve(prob_up: np.ndarray, up: np.ndarray, bins: int = 10) -> pl
 def verdict(tests: Mapping[str, float], alpha: float = ALPHA) -> str:
     """A plain sentence from one-sided p-values ``{baseline: p_better}`` (nan = untested).
 
-    "skill at 5% against every baseline", "skill at 5% against zero, drift; not against
-    last", or "no evidence of skill at 5%".
+    A skill claim needs every baseline beaten: "skill at 5% against every baseline
+    (...)"; otherwise "no evidence of skill at 5%", naming the baselines not beaten when
+    some were (beating ``last`` alone is easy: it doubles the noise).
     """
     tested = {k: v for k, v in tests.items() if v is not None and math.isfinite(v)}
     level = f"{100 * alpha:g}%"
@@ -337,4 +338,5 @@ def verdict(tests: Mapping[str, float], alpha: float = ALPHA) -> str:
     if len(beaten) == len(tested):
         return f"skill at {level} against every baseline ({', '.join(beaten)})"
     others = [k for k in tested if k not in beaten]
-    return f"skill at {level} against {', '.join(beaten)}; not against {', '.join(others)}"
+    return (f"no evidence of skill at {level} against {', '.join(others)} "
+            f"(beats only {', '.join(beaten)})")

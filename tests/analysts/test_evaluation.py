@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import polars as pl
@@ -57,20 +58,73 @@ def test_evaluation_puts_the_model_next_to_baselines_on_the_same_rows(bars, tmp_
     assert result.n_rows == 2 * 29
     assert set(result.metrics) == {"overall", "S0", "S1"}
     overall = result.metrics["overall"]
-    assert {p: overall[p]["n"] for p in overall} == {"model": 58, "naive": 58, "constant": 58}
-    # the naive baseline, recomputed by hand: yesterday's return repeats
+    assert set(overall) == {"model", "zero", "drift", "last", "always_up", "majority"}
+    assert {overall[p]["n"] for p in overall} == {58}
+    # the baselines, recomputed by hand
     frame = bars.sort("asset", "ts").with_columns(
         (pl.col("close") / pl.col("close").shift(1).over("asset") - 1).alias("last"),
         (pl.col("close").shift(-1).over("asset") / pl.col("close") - 1).alias("next"),
-    ).filter((pl.col("ts") >= pl.datetime(2020, 4, 30)) & pl.col("next").is_not_null())
-    expected = np.mean(np.abs(frame["last"].to_numpy() - frame["next"].to_numpy()))
-    assert overall["naive"]["mae"] == pytest.approx(expected)
-    assert overall["naive"]["sign_accuracy"] == pytest.approx(
-        np.mean(np.sign(frame["last"].to_numpy()) == np.sign(frame["next"].to_numpy())))
+    )
+    fit_end = frame["ts"].unique().sort()[119]
+    seen = frame.filter(pl.col("ts").shift(-1).over("asset") <= fit_end)
+    drift = seen.group_by("asset").agg(pl.col("next").mean().alias("drift"))
+    test = frame.filter((pl.col("ts") >= pl.datetime(2020, 4, 30))
+                        & pl.col("next").is_not_null()).join(drift, on="asset")
+    real = test["next"].to_numpy()
+    assert overall["last"]["mae"] == pytest.approx(np.mean(np.abs(test["last"].to_numpy() - real)))
+    assert overall["zero"]["mae"] == pytest.approx(np.mean(np.abs(real)))
+    assert overall["drift"]["mae"] == pytest.approx(np.mean(np.abs(test["drift"].to_numpy() - real)))
+    moved = real != 0
+    assert overall["always_up"]["accuracy"] == pytest.approx(np.mean(real[moved] > 0))
+    majority_up = (seen["next"] > 0).sum() >= (seen["next"] < 0).sum()
+    assert result.majority == ("up" if majority_up else "down")
+    assert math.isnan(overall["zero"]["accuracy"])  # no change has no direction
     saved = json.loads((tmp_path / "evaluation.json").read_text())
-    assert saved["metrics"]["overall"]["naive"]["mae"] == pytest.approx(expected)
+    assert saved["metrics"]["overall"]["last"]["mae"] == pytest.approx(overall["last"]["mae"])
+    assert saved["verdict"] == result.verdict and set(saved["tests"]["overall"]["dm"]) == {
+        "zero", "drift", "last"}
     table = (tmp_path / "evaluation.md").read_text()
-    assert "| overall | naive |" in table and "| S1 | model |" in table
+    assert "| overall | drift |" in table and "| S1 | model |" in table
+    assert "**Verdict:" in table and "Diebold-Mariano" in table
+    assert [d["horizon"] for d in result.ic_decay] == [1, 2, 5, 10, 20]
+
+
+def test_flat_rows_are_left_out_of_direction_and_counted():
+    from analysts.evaluation import predictor_metrics
+
+    rows = pl.DataFrame({"ts": [1, 2, 3, 4], "asset": ["A"] * 4, "close": [1.0] * 4,
+                         "realised": [0.0, 0.01, -0.01, 0.0], "zero": [0.0] * 4,
+                         "drift": [0.001] * 4, "last": [0.0, 0.0, 0.0, 0.0],
+                         "pred_return": [0.01, 0.01, 0.01, -0.01]})
+    metrics = predictor_metrics(rows, majority_up=False)
+    assert metrics["model"]["n_flat"] == 2
+    assert metrics["model"]["accuracy"] == 0.5  # rows 2 and 3 only
+    assert metrics["always_up"]["accuracy"] == 0.5 and metrics["majority"]["accuracy"] == 0.5
+    assert metrics["drift"]["accuracy"] == 0.5
+
+
+def test_noise_forecaster_gets_no_skill_and_a_planted_one_does():
+    """A forecast of pure noise is not declared skilful; one that sees part of the next
+    return is, against every baseline."""
+    from analysts.evaluation import forecast_tests
+
+    rng = np.random.default_rng(0)
+    n_days, n_assets = 400, 8
+    ts = np.repeat(np.arange(n_days), n_assets)
+    asset = np.tile([f"A{i}" for i in range(n_assets)], n_days)
+    realised = rng.normal(0.0005, 0.01, n_days * n_assets)
+    common = {"ts": ts, "asset": asset, "close": np.ones(ts.size), "realised": realised,
+              "zero": np.zeros(ts.size), "drift": np.full(ts.size, 0.0005),
+              "last": np.roll(realised, n_assets)}
+    noise = pl.DataFrame({**common, "pred_return": rng.normal(0, 0.001, ts.size)})
+    tests = forecast_tests(noise, 1, majority_up=True)
+    assert tests["verdict"].startswith("no evidence of skill")
+    planted = pl.DataFrame({**common, "pred_return": 0.3 * realised
+                            + rng.normal(0, 0.002, ts.size)})
+    tests = forecast_tests(planted, 1, majority_up=True)
+    assert tests["verdict"].startswith("skill at 5% against every baseline")
+    assert tests["ic"]["rank_ic"] > 0.5 and tests["ic"]["rank_ic_t"] > 10
+    assert tests["spread"]["spread"] > 0 and tests["auc"] > 0.8
 
 
 def test_split_without_a_test_share_is_refused(bars):

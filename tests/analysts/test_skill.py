@@ -169,6 +169,6 @@ def test_verdict_words():
     assert skill.verdict({"zero": 0.3, "drift": 0.5}) == "no evidence of skill at 5%"
     assert skill.verdict({"zero": 0.01, "drift": 0.02}).startswith(
         "skill at 5% against every baseline")
-    assert skill.verdict({"zero": 0.01, "last": 0.4}) == \
-        "skill at 5% against zero; not against last"
+    assert skill.verdict({"zero": 0.4, "last": 0.01}) == \
+        "no evidence of skill at 5% against zero (beats only last)"
     assert skill.verdict({"zero": math.nan}) == "not tested (too few rows)"
