@@ -3,6 +3,11 @@
 A signal's ``ts`` is the last moment whose information it used (DESIGN.md "Signals"). It
 is placed on the first bar at or after that moment: placing it on an earlier bar would let
 the engine act on information before it existed.
+
+Valid frames take a fast path: asset names are hashed once (polars), looked up among the
+panel's names in numba, checked name for name, and the rows are placed in one numba pass
+(:func:`engine.kernels.scatter.place_asof_nb`) that also spots every kind of bad row. When
+it finds one, the exact polars checks below run and raise the message that names it.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import numpy as np
 import polars as pl
 
 from engine.errors import DataError
+from engine.kernels.scatter import is_nondecreasing_nb, lookup_hashes_nb, place_asof_nb
 from engine.panel import Panel
 
+from ._align import HASH_SEED
 from ._messages import did_you_mean, fmt_ts, preview
 
 
@@ -49,6 +56,9 @@ def signals_to_matrix(
     if frame.height == 0:
         return matrix
     data = _coerce(frame.select("ts", "asset", column), column, source)
+    if _place_fast(data, panel, allow_nan, matrix):
+        return matrix
+    matrix[:] = np.nan
     data = data.with_row_index("_pos")
 
     for key in ("ts", "asset"):
@@ -114,6 +124,26 @@ def signals_to_matrix(
         placed["_value"].fill_null(np.nan).to_numpy()
     )
     return matrix
+
+
+def _place_fast(data: pl.DataFrame, panel: Panel, allow_nan: bool, matrix: np.ndarray
+                ) -> bool:
+    """Place valid rows into ``matrix``; False (matrix half written) on any bad row."""
+    if panel.n_bars == 0 or data["ts"].null_count() or data["asset"].null_count():
+        return False
+    names = pl.Series(panel.assets, dtype=pl.String)
+    asset = data["asset"]
+    codes = lookup_hashes_nb(names.hash(seed=HASH_SEED).to_numpy().view(np.int64),
+                             asset.hash(seed=HASH_SEED).to_numpy().view(np.int64))
+    if (codes < 0).any() or not (names.gather(pl.Series(codes)) == asset).all():
+        return False  # an unknown asset (or, never in practice, a hash collision)
+    ts_ns = np.ascontiguousarray(data["_ts_ns"].to_numpy())
+    values = np.ascontiguousarray(data["_value"].to_numpy(), dtype=np.float64)  # null: NaN
+    if not is_nondecreasing_nb(ts_ns):
+        order = np.argsort(ts_ns, kind="stable")  # latest wins: stable order by ts
+        ts_ns, codes, values = ts_ns[order], codes[order], values[order]
+    bar_ns = panel.ts.astype("datetime64[ns]").view(np.int64)
+    return place_asof_nb(ts_ns, codes, values, bar_ns, allow_nan, matrix) < 0
 
 
 def _coerce(frame: pl.DataFrame, column: str, source: str) -> pl.DataFrame:
