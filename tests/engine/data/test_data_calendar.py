@@ -10,6 +10,7 @@ import pytest
 
 from engine.data import infer_periods_per_year, load_bars
 from engine.errors import DataError
+from engine.synthetic import intraday_bars
 
 
 def _days(start: str, end: str) -> np.ndarray:
@@ -85,15 +86,29 @@ def test_short_intraday_sample_uses_252_convention() -> None:
     assert infer_periods_per_year(stamps) == 1764.0
 
 
-def test_bundled_eurusd_is_about_24_by_260() -> None:
-    ts = load_bars("eurusd_1h")["ts"]
+def test_generated_fx_hourly_is_about_24_by_260() -> None:
+    # 10 months of round-the-clock weekday hours, Christmas off and 1% missing bars
+    # (the shape of backtesting.py's EUR/USD sample, which Alfred no longer ships).
+    ts = intraday_bars("2017-04-19", days=210, session=None, holidays=["2017-12-25"],
+                       seed=18, missing=0.01)["ts"]
     value = infer_periods_per_year(ts)
     assert 24 * 250 <= value <= 24 * 262
-    assert value == 6210.0
+    span = (ts.max().date() - ts.min().date()).days + 1
+    assert value == round(24 * 210 / span * 365.25)
+
+
+def test_generated_equity_hourly_and_minute_sessions() -> None:
+    # a year of 09:30-16:00 sessions: 7 hourly or 390 minute bars per full day
+    holidays = ["2024-01-15", "2024-02-19", "2024-05-27", "2024-07-04", "2024-09-02"]
+    hourly = intraday_bars("2024-01-02", days=250, holidays=holidays, seed=1)["ts"]
+    span = (hourly.max().date() - hourly.min().date()).days + 1
+    assert infer_periods_per_year(hourly) == round(7 * 250 / span * 365.25)
+    minutes = intraday_bars("2024-01-02", days=10, every="1m", seed=1)["ts"]
+    assert infer_periods_per_year(minutes) == 390 * 252
 
 
 def test_bundled_daily_sets_are_252() -> None:
-    for name in ("sp500_stocks", "goog", "vix"):
+    for name in ("sp500_stocks", "nasdaq_ohlcv", "vix"):
         assert infer_periods_per_year(load_bars(name)["ts"]) == 252.0
 
 

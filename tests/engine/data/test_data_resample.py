@@ -10,6 +10,7 @@ import pytest
 
 from engine.data import load_bars, resample_bars
 from engine.errors import ConfigError, DataError
+from engine.synthetic import intraday_bars
 
 
 def _d(month: int, day: int) -> dt.datetime:
@@ -105,24 +106,34 @@ def _reference(bars: pl.DataFrame, key) -> list[tuple]:
     return sorted(out, key=lambda r: (r[0], r[1]))
 
 
-def test_eurusd_hourly_to_daily_matches_reference() -> None:
-    bars = load_bars("eurusd_1h")
-    out = resample_bars(bars, "1d")
-    expected = _reference(bars, lambda ts: ts.date())
-    assert out.height == len(expected) == 251
-    for got, want in zip(out.rows(), expected, strict=True):
-        assert got[:6] == want[:6]
-        assert got[6] == pytest.approx(want[6], rel=1e-12)
+@pytest.fixture(scope="module")
+def fx_hourly() -> pl.DataFrame:
+    """Round-the-clock weekday hourly bars, two assets, a holiday and missing bars."""
+    return intraday_bars("2024-01-01", days=120, every="1h", session=None,
+                         assets=("EURUSD", "GBPUSD"), holidays=["2024-01-01", "2024-03-29"],
+                         seed=18, missing=0.05)
 
 
-def test_eurusd_hourly_to_4h_matches_reference() -> None:
-    bars = load_bars("eurusd_1h")
-    out = resample_bars(bars, "4h")
-    expected = _reference(bars, lambda ts: (ts.date(), ts.hour // 4))
+def _assert_rows(out: pl.DataFrame, expected: list[tuple]) -> None:
     assert out.height == len(expected)
     for got, want in zip(out.rows(), expected, strict=True):
         assert got[:6] == want[:6]
         assert got[6] == pytest.approx(want[6], rel=1e-12)
+
+
+def test_fx_hourly_to_daily_matches_reference(fx_hourly: pl.DataFrame) -> None:
+    bars = fx_hourly
+    out = resample_bars(bars, "1d")
+    expected = _reference(bars, lambda ts: ts.date())
+    assert out.height == len(expected) == 2 * 120
+    _assert_rows(out, expected)
+
+
+def test_fx_hourly_to_4h_matches_reference(fx_hourly: pl.DataFrame) -> None:
+    bars = fx_hourly
+    out = resample_bars(bars, "4h")
+    expected = _reference(bars, lambda ts: (ts.date(), ts.hour // 4))
+    _assert_rows(out, expected)
 
 
 def test_no_look_ahead_every_label_is_a_real_bar_with_its_close() -> None:
@@ -134,15 +145,28 @@ def test_no_look_ahead_every_label_is_a_real_bar_with_its_close() -> None:
         assert (joined["close"] == joined["close_bar"]).all()
 
 
-def test_weekly_goog_volume_is_conserved() -> None:
-    bars = load_bars("goog")
+def test_equity_session_minutes_to_hourly_and_daily() -> None:
+    # 09:30-16:00 minute bars: hourly buckets are clock hours (09:30-09:59 is the first),
+    # daily buckets one per session, each stamped at its last minute bar.
+    bars = intraday_bars("2024-03-04", days=3, every="1m", seed=18, missing=0.02)
+    hourly = resample_bars(bars, "1h")
+    expected = _reference(bars, lambda ts: (ts.date(), ts.hour))
+    assert hourly.height == len(expected) == 3 * 7
+    _assert_rows(hourly, expected)
+    daily = resample_bars(bars, "1d")
+    _assert_rows(daily, _reference(bars, lambda ts: ts.date()))
+    assert daily["ts"].dt.hour().to_list() == [15] * 3
+
+
+def test_weekly_daily_ohlcv_volume_is_conserved() -> None:
+    bars = load_bars("nasdaq_ohlcv").drop("adj_close")
     out = resample_bars(bars, "1w")
     assert out["volume"].sum() == pytest.approx(bars["volume"].sum(), rel=1e-12)
     assert out["ts"].dt.weekday().max() <= 5  # stamped on a trading day, never a weekend
 
 
 def test_bad_every_strings() -> None:
-    bars = load_bars("goog")
+    bars = load_bars("nasdaq_ohlcv")
     with pytest.raises(ConfigError, match="is not a bar size"):
         resample_bars(bars, "weekly")
     with pytest.raises(ConfigError, match=r"'1m' is shorter than the data's bar spacing.*'1mo'"):
@@ -150,6 +174,6 @@ def test_bad_every_strings() -> None:
 
 
 def test_unsorted_input_is_rejected() -> None:
-    bars = load_bars("goog").reverse()
+    bars = load_bars("nasdaq_ohlcv").reverse()
     with pytest.raises(DataError, match="not sorted"):
         resample_bars(bars, "1w")
