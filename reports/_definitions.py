@@ -59,8 +59,10 @@ RETURN_METRICS: dict[str, str] = {
 }
 
 TRADE_METRICS: dict[str, str] = {
-    "n_trades": "closed round trips (flat to flat, per asset) from the trades frame",
-    "n_open_trades": "round trips still open at the last bar (excluded from the trade stats)",
+    "n_trades": "closed trades: round trips (flat to flat, per asset) closed by the last bar; "
+                "every trade statistic below counts these only",
+    "n_open_trades": "open trades: round trips still open at the last bar (excluded from the "
+                     "trade stats; the trades frame lists them with is_open = true)",
     "win_rate_trades": "closed trades with pnl > 0 / closed trades with pnl != 0; pnl is net "
                        "of fees",
     "profit_factor_trades": "sum of winning trade pnl / |sum of losing trade pnl| (closed "
@@ -97,6 +99,128 @@ METRIC_DEFINITIONS: dict[str, str] = {
     **BENCHMARK_METRICS,
 }
 
+# One label per metric, the same in every view (console, Markdown, HTML, CSV headers of
+# tables meant for people, `alfred runs`). Words, not keys: "Closed trades", never "trades".
+LABELS: dict[str, str] = {
+    "n_periods": "Bars",
+    "total_return": "Total return",
+    "cagr": "CAGR",
+    "volatility": "Volatility (ann.)",
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "max_drawdown": "Max drawdown",
+    "max_drawdown_duration_bars": "Max DD duration (bars)",
+    "max_drawdown_duration_days": "Max DD duration (days)",
+    "longest_drawdown_bars": "Longest DD (bars)",
+    "longest_drawdown_days": "Longest DD (days)",
+    "calmar": "Calmar",
+    "win_rate_periods": "Win rate (per bar)",
+    "profit_factor_periods": "Profit factor (per bar)",
+    "avg_win_period": "Avg winning bar",
+    "avg_loss_period": "Avg losing bar",
+    "best_period": "Best bar",
+    "worst_period": "Worst bar",
+    "var_95": "VaR 95% (1 bar)",
+    "cvar_95": "CVaR 95% (1 bar)",
+    "skew": "Skew",
+    "kurtosis": "Excess kurtosis",
+    "tail_ratio": "Tail ratio",
+    "psr": "Probabilistic Sharpe",
+    "n_trades": "Closed trades",
+    "n_open_trades": "Open trades",
+    "win_rate_trades": "Win rate (per closed trade)",
+    "profit_factor_trades": "Profit factor (closed trades)",
+    "avg_win_trade": "Avg winning trade",
+    "avg_loss_trade": "Avg losing trade",
+    "avg_win_trade_pnl": "Avg winning trade (pnl)",
+    "avg_loss_trade_pnl": "Avg losing trade (pnl)",
+    "exposure": "Exposure",
+    "avg_gross_leverage": "Avg gross leverage",
+    "turnover": "Turnover (ann.)",
+    "benchmark_total_return": "Benchmark total return",
+    "alpha": "Alpha (ann.)",
+    "beta": "Beta",
+    "correlation": "Correlation",
+    "tracking_error": "Tracking error (ann.)",
+    "information_ratio": "Information ratio",
+    "dsr": "Deflated Sharpe",
+}
+
+# One number format per kind: returns and rates in percent with 2 decimals, ratios with 2
+# decimals, counts as integers, money with 2 decimals and thousands separators.
+PERCENT_METRICS = frozenset({
+    "total_return", "cagr", "volatility", "max_drawdown", "win_rate_periods",
+    "avg_win_period", "avg_loss_period", "best_period", "worst_period", "var_95", "cvar_95",
+    "psr", "win_rate_trades", "avg_win_trade", "avg_loss_trade", "exposure",
+    "benchmark_total_return", "alpha", "tracking_error", "dsr",
+})
+COUNT_METRICS = frozenset({
+    "n_periods", "n_trades", "n_open_trades", "max_drawdown_duration_bars",
+    "max_drawdown_duration_days", "longest_drawdown_bars", "longest_drawdown_days",
+})
+MONEY_METRICS = frozenset({"avg_win_trade_pnl", "avg_loss_trade_pnl"})
+MISSING = "n/a"
+
+
+def metric_kind(name: str) -> str:
+    """"percent", "count", "money" or "ratio" (the default for anything else)."""
+    if name in PERCENT_METRICS:
+        return "percent"
+    if name in COUNT_METRICS:
+        return "count"
+    if name in MONEY_METRICS:
+        return "money"
+    return "ratio"
+
+
+def metric_label(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " "))
+
+
+def format_value(value: object, kind: str) -> str:
+    """``value`` written the way every view writes a number of ``kind``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return MISSING if value is None else str(value)
+    if value != value:  # NaN
+        return MISSING
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if kind == "percent":
+        return f"{value * 100:.2f}%"
+    if kind == "count":
+        return f"{value:.0f}"
+    if kind == "money":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
+def format_metric(name: str, value: object) -> str:
+    """One metric as text: ``format_metric("cagr", 0.0512) == "5.12%"``."""
+    return format_value(value, metric_kind(name))
+
+
+def return_metric(n_periods: float | None, periods_per_year: float | None) -> str:
+    """The return a window is shown with: ``cagr`` for a year or more, else ``total_return``.
+
+    Annualising a few weeks turns a -30% crash into -98% a year; a window shorter than
+    one year of bars is shown with its total (compounded, not annualised) return.
+    """
+    if not n_periods or not periods_per_year or n_periods < periods_per_year:
+        return "total_return"
+    return "cagr"
+
+
+SHORT_WINDOW = "< 1 year"
+
+
+def format_windowed(name: str, value: object, n_periods: float | None,
+                    periods_per_year: float | None) -> str:
+    """``format_metric``, except that CAGR of a window under a year reads "< 1 year"."""
+    if name == "cagr" and return_metric(n_periods, periods_per_year) == "total_return":
+        return SHORT_WINDOW
+    return format_metric(name, value)
+
+
 # How tables label the headline figures (name -> label, shown as a percentage or not).
 HEADLINE: dict[str, tuple[str, bool]] = {
     "total_return": ("Total return", True),
@@ -107,9 +231,11 @@ HEADLINE: dict[str, tuple[str, bool]] = {
     "max_drawdown": ("Max drawdown", True),
     "max_drawdown_duration_days": ("Max DD duration (days)", False),
     "calmar": ("Calmar", False),
-    "win_rate_trades": ("Win rate (trades)", True),
-    "profit_factor_trades": ("Profit factor (trades)", False),
-    "n_trades": ("Trades", False),
+    "win_rate_trades": ("Win rate (per closed trade)", True),
+    "profit_factor_trades": ("Profit factor (closed trades)", False),
+    "n_trades": ("Closed trades", False),
+    "n_open_trades": ("Open trades", False),
+    "win_rate_periods": ("Win rate (per bar)", True),
     "exposure": ("Exposure", True),
     "turnover": ("Turnover (ann.)", False),
     "var_95": ("VaR 95% (1 bar)", True),

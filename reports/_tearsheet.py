@@ -1,65 +1,58 @@
-"""HTML tear sheet: quantstats' report plus Alfred's own metrics table and equity chart.
+"""HTML tear sheet: Alfred's page (metrics, charts, end-of-year table) plus quantstats'
+metrics table as a cross-check.
 
-quantstats draws the bulk of the page. Our wrapper makes it safe and honest for us:
+The page is one of the report family (``reports._html``): inline SVG charts we draw
+ourselves, one stylesheet, offline. quantstats' own HTML report is no longer used: with
+pandas 3 / matplotlib 3.11 its "EOY Returns vs Benchmark" chart put the year labels in the
+wrong place (crammed to the left on long runs, shifted by a year on short ones), its
+"CAGR\ufe6a" label needs a glyph common fonts lack, and its end-of-year table ran off the
+page. What quantstats still contributes is its "Key Performance Metrics" table, computed
+on the same returns, so a reader can check our figures against a library they know.
 
-* the benchmark is always a pandas Series already on the strategy's bars, never a ticker
-  (a string would make quantstats download it from Yahoo) and never a series on another
-  calendar (quantstats would re-sample it on a daily grid, wrong for intraday bars);
-* ``match_dates`` is off: quantstats would otherwise drop the strategy's flat warm-up
-  bars, and its table would describe a shorter period than ours and ``metrics.json``;
-* the one remote URL quantstats' template carries (a favicon) is removed, so opening the
-  file offline fetches nothing;
-* our metrics table (with and without costs, the numbers ``metrics.json`` holds) and our
-  equity chart, a PNG embedded as a data URI, go at the top: quantstats' figures follow
-  its own conventions, ours are the ones the project defines (``METRIC_DEFINITIONS``);
-* quantstats' chatter under pandas 3 / matplotlib 3.11 (deprecation warnings, missing
-  Arial font) is silenced for the call only; the page itself renders correctly.
+The benchmark is always a series already on the strategy's bars, never a ticker (a string
+would make quantstats download it) and never a series on another calendar.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import logging
-import math
 import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
-from reports._definitions import HEADLINE, METRIC_DEFINITIONS
+from reports import _html as h
+from reports._charts import eoy_figure, yearly_returns
+from reports._definitions import (
+    HEADLINE,
+    METRIC_DEFINITIONS,
+    format_metric,
+    metric_label,
+    return_metric,
+)
 from reports._inputs import returns_with_ts, to_pandas
 from reports._plots import (
     _benchmark_on_strategy_bars,
+    drawdown_figure,
     equity_figure,
-    figure_png,
-    plot_style,
+    monthly_heatmap_figure,
     resolve_periods_per_year,
+    rolling_sharpe_figure,
 )
 
 METRICS_TABLE_ID = "alfred-metrics"
-EQUITY_IMAGE_ID = "alfred-equity-chart"
-_REMOTE_LINK = re.compile(r"<link[^>]*href=\"https?://[^\"]*\"[^>]*>\s*", re.IGNORECASE)
-
-
-def _format(name: str, value: float | None, percent: bool) -> str:
-    if value is None or math.isnan(value):
-        return "&ndash;"
-    if math.isinf(value):
-        return "&infin;" if value > 0 else "-&infin;"
-    if percent:
-        return f"{value * 100:.2f}%"
-    if name.startswith("n_") or name.endswith(("_days", "_bars")):
-        return f"{value:.0f}"
-    return f"{value:.3f}"
+EQUITY_CHART_ID = "alfred-equity-chart"
+EOY_CHART_ID = "alfred-eoy-chart"
+EOY_TABLE_ID = "alfred-eoy-table"
+QUANTSTATS_TABLE_ID = "quantstats-metrics"
+_BENCHMARK_ROWS = ("alpha", "beta", "information_ratio")
+# quantstats labels that need a glyph few fonts have (U+FE6A SMALL PERCENT SIGN).
+_LABEL_FIXES = {"\ufe6a": ""}
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-_BENCHMARK_ROWS = ("alpha", "beta", "information_ratio")
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _metric_columns(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -74,46 +67,41 @@ def _metric_columns(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
 def metrics_table_html(metrics: dict[str, Any]) -> str:
     """The headline metrics as an HTML table (one column per cost setting)."""
     columns = _metric_columns(metrics)
-    head = "".join(f"<th>{html.escape(label)}</th>" for label, _ in columns)
+    names = [n for n in HEADLINE
+             if not (n in _BENCHMARK_ROWS and all(_missing(c.get(n)) for _, c in columns))]
+    return h.metrics_table(columns, names, id=METRICS_TABLE_ID,
+                           definitions=METRIC_DEFINITIONS)
+
+
+def eoy_table_html(table) -> str:
+    has_bench = "benchmark" in table.columns
+    headers = ["Year", "Strategy"] + (["Benchmark", "Excess"] if has_bench else [])
     rows = []
-    for name, (label, percent) in HEADLINE.items():
-        if name in _BENCHMARK_ROWS and all(_missing(col.get(name)) for _, col in columns):
-            continue  # no benchmark: leave its rows out rather than show dashes
-        cells = "".join(f"<td>{_format(name, col.get(name), percent)}</td>"
-                        for _, col in columns)
-        tip = html.escape(METRIC_DEFINITIONS[name], quote=True)
-        rows.append(f'<tr><td title="{tip}">{html.escape(label)}</td>{cells}</tr>')
-    return (f'<table id="{METRICS_TABLE_ID}"><thead><tr><th>Metric</th>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    for row in table.iter_rows(named=True):
+        cells = [str(row["year"]), format_metric("total_return", row["strategy"])]
+        if has_bench:
+            cells += [format_metric("total_return", row["benchmark"]),
+                      format_metric("total_return", row["excess"])]
+        rows.append(cells)
+    return h.table(headers, rows, id=EOY_TABLE_ID)
 
 
-def _alfred_section(metrics: dict[str, Any], equity_png: bytes, settings_line: str) -> str:
-    data = base64.b64encode(equity_png).decode("ascii")
-    return (
-        '<div id="alfred-summary" style="clear:both">'
-        "<h3>Alfred metrics</h3>"
-        f"<p>{html.escape(settings_line)}</p>"
-        f"{metrics_table_html(metrics)}"
-        f'<img id="{EQUITY_IMAGE_ID}" alt="equity curve" src="data:image/png;base64,{data}">'
-        "<hr></div>"
-    )
+def quantstats_table_html(frame) -> str:
+    """quantstats' metrics frame as a table (separator rows dropped, labels fixed)."""
+    headers = ["Metric", *[str(c) for c in frame.columns]]
+    rows = []
+    for label, values in zip(frame.index, frame.itertuples(index=False), strict=True):
+        text = str(label)
+        for bad, good in _LABEL_FIXES.items():
+            text = text.replace(bad, good)
+        if not text.strip():
+            continue
+        rows.append([text, *[str(v) for v in values]])
+    return h.table(headers, rows, id=QUANTSTATS_TABLE_ID)
 
 
-def _inject(page: str, section: str) -> str:
-    page = _REMOTE_LINK.sub("", page)
-    body = page.find("<body")
-    anchor = page.find("<hr>", body) if body >= 0 else -1
-    if anchor >= 0:
-        cut = anchor + len("<hr>")
-    elif body >= 0:
-        cut = page.index(">", body) + 1
-    else:
-        return section + page
-    return page[:cut] + section + page[cut:]
-
-
-def _run_quantstats(path: Path, strategy, benchmark, *, title: str, benchmark_title: str,
-                    rf: float, periods_per_year: float) -> None:
+def _quantstats_metrics(strategy, benchmark, *, rf: float, periods_per_year: float,
+                        title: str, benchmark_title: str):
     import quantstats as qs
 
     font_log = logging.getLogger("matplotlib.font_manager")
@@ -121,32 +109,67 @@ def _run_quantstats(path: Path, strategy, benchmark, *, title: str, benchmark_ti
     font_log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            qs.reports.html(strategy, benchmark=benchmark, rf=rf, title=title,
-                            output=str(path), compounded=True,
-                            periods_per_year=periods_per_year, match_dates=False,
-                            strategy_title=title, benchmark_title=benchmark_title)
+            warnings.simplefilter("ignore")  # pandas 3 deprecations inside quantstats
+            return qs.reports.metrics(strategy, benchmark=benchmark, rf=rf, display=False,
+                                      mode="full", compounded=True, sep=True,
+                                      periods_per_year=periods_per_year, match_dates=False,
+                                      prepare_returns=False, internal="True",
+                                      strategy_title=title, benchmark_title=benchmark_title)
     finally:
         font_log.setLevel(level)
-        _close_pyplot_figures()
 
 
-def _close_pyplot_figures() -> None:
-    """quantstats draws through pyplot; drop its figures so long sessions do not leak."""
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
+def tearsheet_html(r, ts_ns, benchmark, metrics: dict[str, Any], *, title: str,
+                   benchmark_label: str, periods_per_year: float, rf: float,
+                   quantstats_frame=None, crumbs=()) -> str:
+    """The tear sheet page as text (see :func:`write_tearsheet`)."""
+    dates = ts_ns.view("datetime64[ns]")
+    first, last = str(dates[0])[:10], str(dates[-1])[:10]
+    flat = metrics.get("with_costs", metrics)
+    ret_key = return_metric(r.size, periods_per_year)
+    subtitle = [f"{first} to {last}: {r.size} bars, {periods_per_year:g} bars per year, "
+                f"risk-free rate {rf:g}"
+                + (f", benchmark {benchmark_label}" if benchmark is not None else ""),
+                f"{metric_label(ret_key)}: "
+                f"{format_metric(ret_key, flat.get(ret_key))}, Sharpe "
+                f"{format_metric('sharpe', flat.get('sharpe'))}, max drawdown "
+                f"{format_metric('max_drawdown', flat.get('max_drawdown'))}"]
+    eoy = yearly_returns(r, ts_ns, benchmark)
+    body = [
+        h.section("Metrics", metrics_table_html(metrics),
+                  note="Definitions: hover a metric's name, or see metrics.json."),
+        h.section("Equity", h.svg(equity_figure(r, ts_ns, benchmark, title=title,
+                                                benchmark_label=benchmark_label),
+                                  id=EQUITY_CHART_ID)
+                  + h.svg(drawdown_figure(r, ts_ns, title=title), id="alfred-drawdown-chart")),
+        h.section("End-of-year returns",
+                  h.svg(eoy_figure(eoy, title=title, benchmark_label=benchmark_label),
+                        id=EOY_CHART_ID) + eoy_table_html(eoy),
+                  note="Compounded return within each calendar year (a partial first or "
+                       "last year counts only its own bars)."),
+        h.section("Monthly returns", h.svg(monthly_heatmap_figure(r, ts_ns, title=title),
+                                           id="alfred-monthly-chart")),
+        h.section("Rolling Sharpe", h.svg(rolling_sharpe_figure(r, ts_ns, periods_per_year,
+                                                                title=title),
+                                          id="alfred-rolling-sharpe-chart")),
+    ]
+    if quantstats_frame is not None:
+        body.append(h.section("quantstats cross-check", quantstats_table_html(quantstats_frame),
+                              note="quantstats' Key Performance Metrics on the same returns "
+                                   "(its own conventions; ours are defined in metrics.json)."))
+    return h.page(title, "".join(body), subtitle=subtitle, crumbs=crumbs, kind="tearsheet")
 
 
 def write_tearsheet(path: str | Path, returns_ts_frame, benchmark=None,
                     title: str = "Strategy", *, periods_per_year: float | None = None,
                     rf: float = 0.0, metrics: dict[str, Any] | None = None,
-                    benchmark_label: str = "Benchmark") -> Path:
+                    benchmark_label: str = "Benchmark", crumbs=()) -> Path:
     """Write an offline HTML tear sheet for a ``ts, return`` frame; returns its path.
 
     ``benchmark`` is returns (a ``ts, return`` frame, or one value per bar), never a ticker.
     ``metrics`` (a flat ``compute_metrics`` dict or ``metrics_for_result``'s output) fills
     the Alfred table; without it the table is computed from the returns alone.
+    ``crumbs`` are (href, text) links shown above the title (to the parent report).
     """
     if isinstance(benchmark, str):
         raise ConfigError(f"benchmark {benchmark!r} is a name; pass its returns (a frame with "
@@ -165,30 +188,17 @@ def write_tearsheet(path: str | Path, returns_ts_frame, benchmark=None,
 
         metrics = compute_metrics(r, ppy, ts=ts_ns.view("datetime64[ns]"), rf=rf,
                                   benchmark=benchmark)
-
-    strategy = to_pandas(r, ts_ns, "Strategy")
     bench_series = None
     if benchmark is not None:
         bench_series = to_pandas(_benchmark_on_strategy_bars(ts_ns, benchmark), ts_ns,
-                                 "Benchmark")
-    safe_title = html.escape(title)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        _run_quantstats(tmp, strategy, bench_series, title=safe_title,
-                        benchmark_title=html.escape(benchmark_label), rf=rf,
-                        periods_per_year=ppy)
-        page = tmp.read_text(encoding="utf-8")
-        with plot_style():
-            equity_png = figure_png(equity_figure(r, ts_ns, benchmark, title=title,
-                                                  benchmark_label=benchmark_label))
-        settings = (f"{r.size} bars, {ppy:g} periods per year, risk-free rate {rf:g}"
-                    + (f", benchmark: {benchmark_label}" if benchmark is not None else ""))
-        tmp.write_text(_inject(page, _alfred_section(metrics, equity_png, settings)),
-                       encoding="utf-8")
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+                                 benchmark_label)
+    qs_frame = _quantstats_metrics(to_pandas(r, ts_ns, title), bench_series, rf=rf,
+                                   periods_per_year=ppy, title=title,
+                                   benchmark_title=benchmark_label)
+    text = tearsheet_html(r, ts_ns, benchmark, metrics, title=title,
+                          benchmark_label=benchmark_label, periods_per_year=ppy, rf=rf,
+                          quantstats_frame=qs_frame, crumbs=crumbs)
+    return h.write_page(target, text)
 
 
 def count_remote_urls(page: str) -> int:

@@ -52,8 +52,11 @@ def test_rows_sorted_by_sharpe_with_undefined_last(runs):
     saved = json.loads((runs["full"] / "metrics.json").read_text())
     assert full["sharpe"] == pytest.approx(saved["with_costs"]["sharpe"])
     assert full["sharpe_before_costs"] == pytest.approx(saved["without_costs"]["sharpe"])
-    assert full["trades"] == saved["with_costs"]["n_trades"]
-    assert full["win_rate"] == pytest.approx(saved["with_costs"]["win_rate_trades"])
+    assert full["n_trades"] == saved["with_costs"]["n_trades"]  # closed trades
+    assert full["n_open_trades"] == saved["with_costs"]["n_open_trades"]
+    assert full["win_rate_trades"] == pytest.approx(saved["with_costs"]["win_rate_trades"])
+    assert (full["start"], full["end"]) == ("2011-01-03", "2012-12-31")
+    assert full["bars"] == saved["settings"]["n_bars"]
     assert full["strategy"] == "weights"  # a frame of weights; the others passed a plan
     assert table.filter(pl.col("run") == "half")["strategy"].item() == "plan"
 
@@ -61,14 +64,15 @@ def test_rows_sorted_by_sharpe_with_undefined_last(runs):
 def test_markdown_and_html(runs):
     markdown, html = compare_runs([runs["full"], runs["half"], runs["flat"]])
     lines = markdown.strip().splitlines()
-    assert lines[0].startswith("| Run | Strategy | Sharpe | Sortino | CAGR | Max DD |")
-    assert len(lines) == 2 + 3
-    assert "Sharpe before costs" in lines[0]
+    assert lines[0].startswith("| Run | Strategy | Start | End | Bars | Sharpe | Total return "
+                               "| CAGR | Max drawdown |")
+    assert len(lines) == 2 + 3  # no benchmark in these runs: no benchmark row
+    assert "Sharpe before costs" in lines[0] and "| Closed trades | Open trades |" in lines[0]
     flat_line = next(line for line in lines if line.startswith("| flat "))
     assert "n/a" in flat_line  # undefined Sharpe shown, not 'nan'
     assert "nan" not in markdown.lower()
     assert html.startswith("<!DOCTYPE html>") and '<table id="comparison">' in html
-    assert html.count("<tr>") == 4
+    assert html.count("<tr>") == 4 and 'id="comparison-equity"' in html
 
 
 def test_duplicate_folder_names_get_their_parent(tmp_path, runs):
@@ -89,8 +93,23 @@ def test_write_comparison_files(tmp_path, runs):
     assert pl.read_csv(out / "comparison.csv")["run"].to_list() == \
         comparison.table["run"].to_list()
     # it prints like a frame for the CLI
-    assert comparison.columns[:3] == ["run", "strategy", "sharpe"]
+    assert comparison.columns[:6] == ["run", "strategy", "start", "end", "bars",
+                                      "periods_per_year"]
     assert len(list(comparison.iter_rows())) == 3
+
+
+def test_runs_under_a_year_show_total_return_not_cagr(tmp_path, runs):
+    saved = json.loads((runs["full"] / "metrics.json").read_text())
+    saved["settings"]["n_bars"] = 100  # under a year of daily bars
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / "metrics.json").write_text(json.dumps(saved))
+    markdown = compare_runs([runs["full"], short]).markdown
+    head = [c.strip() for c in markdown.splitlines()[0].strip("|").split("|")]
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")]
+            for r in markdown.splitlines()[2:]}
+    assert rows["short"][head.index("CAGR")] == "< 1 year"
+    assert rows["full"][head.index("CAGR")].endswith("%")
 
 
 def test_errors_name_the_folder(tmp_path):
