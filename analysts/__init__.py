@@ -12,14 +12,19 @@ Optuna search in ``analysts.tuning``.
 
 from analysts._config import ConfiguredAnalyst
 from analysts._file import FileAnalyst, FileConfig, read_signals_file
+from analysts._foundation import ForecastAnalyst
+from analysts._loading import load_analyst
 from analysts._lstm import LSTMAnalyst, LSTMConfig
 from analysts._magnitude import MagnitudeAnalyst, MagnitudeConfig
 from analysts._price import MomentumAnalyst, MomentumConfig, NaiveAnalyst, NaiveConfig
 from analysts._registry import REGISTRY, available, get_analyst
-from analysts._trainable import TrainableAnalyst, TrainableConfig, load_analyst
+from analysts._samples import feature_store
+from analysts._trainable import TrainableAnalyst, TrainableConfig
 from analysts.base import SIGNAL_COLUMNS, Analyst, AnalystConfig, TimeLike
 
 __all__ = [
+    "ForecastAnalyst",
+    "feature_store",
     "REGISTRY",
     "SIGNAL_COLUMNS",
     "Analyst",

@@ -66,13 +66,28 @@ class RegimeSwitchConfig(AnalystConfig):
                                            "from the bars")
 
 
-def _build(member: MemberSpec, where: str):
-    from analysts._registry import get_analyst
+class CompositeAnalyst(ConfiguredAnalyst):
+    """An analyst made of other analysts, handed to it already built.
 
-    try:
-        return get_analyst(member.name, **member.config)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    :func:`analysts.get_analyst` builds the members named by :meth:`member_specs` (from
+    the registry) and passes them in, so this module never looks names up itself.
+    """
+
+    @classmethod
+    def member_specs(cls, config: Any) -> dict[str, MemberSpec]:
+        """The members to build, by label (each composite names its own)."""
+        return {}
+
+    def __init__(self, config: AnalystConfig | None = None, /, *,
+                 members: dict[str, Any] | None = None, **values: Any) -> None:
+        super().__init__(config, **values)
+        expected = list(self.member_specs(self.config))
+        if members is None or sorted(members) != sorted(expected):
+            raise ConfigError(
+                f"analyst {self.name!r} is built with its members: use "
+                f"analysts.get_analyst({self.name!r}, ...), which builds {expected} from the "
+                "registry")
+        self.built = members
 
 
 def _member_frame(frame: pl.DataFrame, label: str) -> pl.DataFrame:
@@ -83,20 +98,25 @@ def _member_frame(frame: pl.DataFrame, label: str) -> pl.DataFrame:
     return frame.select("ts", "asset", *[pl.col(c).alias(f"{c}@{label}") for c in cols])
 
 
-class EnsembleAnalyst(ConfiguredAnalyst):
+class EnsembleAnalyst(CompositeAnalyst):
     """Members weighted by inverse validation MAE (see the module docstring)."""
 
     name: ClassVar[str] = "ensemble"
     config_class: ClassVar[type[AnalystConfig]] = EnsembleConfig
     config: EnsembleConfig
 
-    def __init__(self, config: EnsembleConfig | None = None, /, **values: Any) -> None:
-        super().__init__(config, **values)
-        self.labels = [m.label or f"{i}:{m.name}" for i, m in enumerate(self.config.members)]
-        if len(set(self.labels)) != len(self.labels):
-            raise ConfigError(f"ensemble member labels repeat: {self.labels}")
-        self.members = [_build(m, f"ensemble member {label!r}")
-                        for m, label in zip(self.config.members, self.labels, strict=True)]
+    @classmethod
+    def member_specs(cls, config: EnsembleConfig) -> dict[str, MemberSpec]:
+        labels = [m.label or f"{i}:{m.name}" for i, m in enumerate(config.members)]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"ensemble member labels repeat: {labels}")
+        return dict(zip(labels, config.members, strict=True))
+
+    def __init__(self, config: EnsembleConfig | None = None, /, *,
+                 members: dict[str, Any] | None = None, **values: Any) -> None:
+        super().__init__(config, members=members, **values)
+        self.labels = list(self.member_specs(self.config))
+        self.members = [self.built[label] for label in self.labels]
         self.weights: dict[str, float] = {}
         self.validation: dict[str, float] = {}
         self.validation_by_symbol: dict[str, dict[str, float]] = {}
@@ -199,17 +219,21 @@ class EnsembleAnalyst(ConfiguredAnalyst):
         return out.sort("ts", "asset")
 
 
-class RegimeSwitchAnalyst(ConfiguredAnalyst):
+class RegimeSwitchAnalyst(CompositeAnalyst):
     """The calm or the volatile member by trailing volatility (see the module docstring)."""
 
     name: ClassVar[str] = "regime_switch"
     config_class: ClassVar[type[AnalystConfig]] = RegimeSwitchConfig
     config: RegimeSwitchConfig
 
-    def __init__(self, config: RegimeSwitchConfig | None = None, /, **values: Any) -> None:
-        super().__init__(config, **values)
-        self.calm = _build(self.config.calm, "regime_switch member 'calm'")
-        self.volatile = _build(self.config.volatile, "regime_switch member 'volatile'")
+    @classmethod
+    def member_specs(cls, config: RegimeSwitchConfig) -> dict[str, MemberSpec]:
+        return {"calm": config.calm, "volatile": config.volatile}
+
+    def __init__(self, config: RegimeSwitchConfig | None = None, /, *,
+                 members: dict[str, Any] | None = None, **values: Any) -> None:
+        super().__init__(config, members=members, **values)
+        self.calm, self.volatile = self.built["calm"], self.built["volatile"]
 
     def fit(self, bars: pl.DataFrame, until: TimeLike | None = None) -> Self:
         self.calm.fit(bars, until=until)

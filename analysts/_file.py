@@ -148,15 +148,9 @@ def read_signals_file(path: str | Path, columns: tuple[str, ...] | None = None) 
 
 
 def _to_dtype(frame: pl.DataFrame, target: pl.Datetime) -> pl.DataFrame:
-    source = frame["ts"].dtype
-    ts = pl.col("ts")
-    if source.time_zone is not None and target.time_zone is None:
-        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    elif source.time_zone is not None:
-        ts = ts.dt.convert_time_zone(target.time_zone)
-    elif target.time_zone is not None:
-        ts = ts.dt.replace_time_zone(target.time_zone)
-    return frame.with_columns(ts.dt.cast_time_unit(target.time_unit))
+    from engine.data import match_ts_type  # naive timestamps are UTC, everywhere
+
+    return match_ts_type(frame, target)
 
 
 class FileAnalyst(ConfiguredAnalyst):

@@ -366,7 +366,7 @@ def _fine_tune_kronos(analyst: KronosAnalyst, bars: pl.DataFrame, spec: FineTune
     from torch import nn
 
     from analysts._finetune import apply_lora, train_windows, windows
-    from analysts.kronos._predictor import calc_time_stamps, prepare_frame
+    from analysts.kronos import calc_time_stamps, prepare_frame
 
     started = time.perf_counter()
     predictor = analyst.predictor

@@ -24,11 +24,12 @@ import polars as pl
 from analysts.features import (
     FeatureConfig,
     FeatureSet,
+    add_targets,
     build_features,
     resolve_groups,
+    target_names,
     warmup_bars,
 )
-from analysts.features._targets import add_targets, target_names
 from engine.errors import DataError
 
 

@@ -34,7 +34,7 @@ from analysts._config import ConfiguredAnalyst, build_config
 from analysts._samples import Rows, feature_rows, fit_cut
 from analysts.base import AnalystConfig, TimeLike
 from analysts.features import FeatureConfig, FeatureScaler
-from analysts.training._config import TrainConfig
+from analysts.training import TrainConfig
 from engine.errors import ConfigError, DataError
 
 FORMAT_VERSION = 1
@@ -252,7 +252,7 @@ class TrainableAnalyst(ConfiguredAnalyst):
         x = _scaled(rows, unit.scaler)
         positions = wanted["_pos"].to_numpy()
         offsets = np.arange(-config.window + 1, 1)
-        from analysts.training._device import cpu_threads
+        from analysts.training import cpu_threads
 
         model = unit.model
         model.eval()
@@ -308,7 +308,7 @@ class TrainableAnalyst(ConfiguredAnalyst):
         """Rebuild a saved analyst; weights are checked against the saved config."""
         from analysts.training import load_weights
 
-        meta = _read_meta(Path(path))
+        meta = read_meta(Path(path))
         if meta["analyst"] != cls.name:
             raise DataError(f"{path} holds a {meta['analyst']!r} analyst, not {cls.name!r}; "
                             f"use analysts.load_analyst(path)")
@@ -372,7 +372,7 @@ def read_tuned_configs(path: str, analyst: str) -> dict[str, dict[str, Any]]:
     return data["symbols"]
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def read_meta(path: Path) -> dict[str, Any]:
     file = path / "config.json"
     if not file.is_file():
         raise DataError(f"{path} is not a saved analyst (no config.json); save one with "
@@ -388,18 +388,6 @@ def _read_meta(path: Path) -> dict[str, Any]:
         raise DataError(f"{file} has format_version {meta['format_version']}; this Alfred "
                         f"reads version {FORMAT_VERSION}. Retrain and save the analyst")
     return meta
-
-
-def load_analyst(path: str | Path) -> TrainableAnalyst:
-    """A saved trainable analyst, whatever its registry name (read from config.json)."""
-    from analysts._registry import REGISTRY
-
-    meta = _read_meta(Path(path))
-    cls = REGISTRY.get(meta["analyst"])
-    if cls is None or not issubclass(cls, TrainableAnalyst):
-        raise DataError(f"{path}: analyst {meta['analyst']!r} is not a trainable analyst "
-                        f"registered in analysts.REGISTRY")
-    return cls.load(path)
 
 
 def fit_unit_task(cls: type[TrainableAnalyst], analyst_config: Any, part: pl.DataFrame,

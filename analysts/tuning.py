@@ -12,24 +12,36 @@ settings shared by every trial (``base``) and the searched ``params``::
       loss: {type: categorical, choices: [huber, mse_sign]}
       train.lr: {type: float, low: 0.0003, high: 0.003, log: true}
 
-Each symbol gets its own study (TPE sampler, seeded; SQLite in the output folder unless
-another RDB URL is given; re-running continues the study). Trials train on the earlier
-part of the tuning data and are scored on the later part -- the test period of an
-evaluation is never seen. Bad trials are pruned on their per-epoch validation loss
-(median rule), except when the loss itself is searched: losses of different kinds do not
-compare, so pruning is then switched off with a warning.
+Each symbol gets its own study (TPE sampler, SQLite in the output folder unless another
+RDB URL is given; re-running continues the study). Every trial is one task of the
+executor (the progress bar counts trials) with its own sampler seed, derived from the
+run's seed, the symbol and the trial's index, so symbols never share a random stream.
 
-Results: ``<out>/<analyst>/<SYMBOL>.json`` with the best config, its validation metrics
-and prediction latency. :func:`promote` gathers them into one file that a scenario uses
-with ``tuned_configs: PATH`` (one model per symbol, each with its tuned settings).
+No leak into the objective: a trial fits on the tuning data up to ``fit_end`` (the
+first ``1 - validation_fraction`` of its timestamps; the analyst's own early stopping
+uses the last part of *that*), and is scored only on rows dated more than ``horizon``
+bars after ``fit_end`` (the label embargo) whose labels are observed by the end of the
+tuning data. Bad trials are pruned on their per-epoch early-stopping loss (median rule),
+except when the loss itself is searched: losses of different kinds do not compare, so
+pruning is then switched off with a warning.
+
+Hyperparameters count as training: results carry the tuning period (first and last
+bar) and a hash of the bars they were tuned on; :func:`promote` keeps them, and
+:func:`check_tuned_overlap` refuses a test window that lies inside or before that
+period. Results: ``<out>/<analyst>/<SYMBOL>.json`` with the best config, its validation
+metrics and prediction latency; :func:`promote` gathers them into one file that a
+scenario uses with ``tuned_configs: PATH`` (one model per symbol, each with its tuned
+settings).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
 import warnings
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -234,14 +246,14 @@ def tune(
     """Run one study per symbol (or one ``pooled`` study named ``ALL``); write the best.
 
     ``bars`` up to ``until`` (default: all) are the tuning data: trials fit on the first
-    ``1 - validation_fraction`` of its timestamps and are scored on the rest. Returns the
-    written records by symbol.
+    ``1 - validation_fraction`` of its timestamps and are scored on the rows dated more
+    than ``horizon`` bars later (module docstring). Returns the written records by symbol.
 
-    Studies fan out through :mod:`engine.executor` (``executor``: ``inline`` by default,
-    ``local`` processes or ``ray``): each symbol's trials are split over the workers, every
-    worker optimising the same study in the shared RDB ``storage`` with its own sampler
-    seed (``seed + worker``), which is how Optuna distributes one study. With one worker
-    the trials run in sequence from ``seed``, so results are reproducible.
+    Trials fan out through :mod:`engine.executor` (``executor``: ``inline`` by default,
+    ``local`` processes or ``ray``), one task per trial, all of a symbol's trials
+    optimising the same study in the shared RDB ``storage``, each with the sampler seed
+    :func:`trial_seed` (run seed, symbol, trial index). Inline, trials run in order, so
+    results are reproducible.
     """
     from engine.executor import Task, make_executor
 
@@ -271,10 +283,6 @@ def tune(
     base.pop("tuned_configs", None)
     if isinstance(base.get("train"), dict):  # one checkpoint folder cannot serve every trial
         base["train"] = {k: v for k, v in base["train"].items() if k != "checkpoint_dir"}
-    from analysts._registry import REGISTRY
-
-    if "validation_fraction" in REGISTRY[space.analyst].config_class.model_fields:
-        base["validation_fraction"] = validation_fraction
     if "loss" in space.params:
         warnings.warn("the search space varies 'loss': validation losses of different kinds "
                       "do not compare, so trials are not pruned", stacklevel=2)
@@ -283,8 +291,8 @@ def tune(
         stamps = data["ts"].unique().sort()
         if stamps.len() < 4:
             raise DataError(f"symbol {symbol}: {stamps.len()} bars are too few to tune on")
-        periods[symbol] = (stamps[0], stamps[int(stamps.len() * (1 - validation_fraction))],
-                           stamps[-1])
+        cut = max(int(stamps.len() * (1 - validation_fraction)) - 1, 0)
+        periods[symbol] = (stamps[0], stamps[cut], stamps[-1])
 
     import optuna
 
@@ -293,15 +301,14 @@ def tune(
         optuna.create_study(study_name=f"{space.analyst}-{symbol}", storage=_storage(storage_url),
                             load_if_exists=True, direction=space.study_direction)
     ex = make_executor(executor, workers=workers)
-    chunks = _split(n_trials, 1 if ex.kind == "inline" else ex.workers)
     tasks = [
-        Task(key=f"{symbol}#{j}", fn=_optimise, config={"symbol": symbol, "trials": n},
+        Task(key=f"{symbol}#{i}", fn=_optimise, config={"symbol": symbol, "trial": i},
              args=(space, base, data, periods[symbol][1], periods[symbol][2], storage_url,
-                   f"{space.analyst}-{symbol}", seed + j, n, timeout_s))
-        for symbol, data in groups.items() for j, n in enumerate(chunks)
+                   f"{space.analyst}-{symbol}", trial_seed(seed, symbol, i), 1, timeout_s))
+        for symbol, data in groups.items() for i in range(n_trials)
     ]
     with ex:
-        results = ex.run(tasks, progress="tuning trials")
+        results = ex.run(tasks, progress=f"tuning trials ({len(groups)} studies)")
     failed = [r for r in results if not r.ok]
     if failed:
         raise DataError("tuning failed: " + "; ".join(r.describe_failure() for r in failed[:3]))
@@ -318,7 +325,7 @@ def tune(
         overrides = json.loads(json.dumps(base))
         for name, value in best.params.items():
             _set_dotted(overrides, name, value)
-        first, val_start, fit_end = periods[symbol]
+        first, fit_end, last = periods[symbol]
         record = {
             "analyst": space.analyst, "symbol": symbol, "metric": space.objective,
             "direction": space.study_direction, "value": best.value,
@@ -328,22 +335,43 @@ def tune(
             "trials": {state.name.lower(): sum(t.state == state for t in study.trials)
                        for state in optuna.trial.TrialState},
             "study": study.study_name, "storage": _redact(storage_url),
-            "tuning_period": {"start": str(first), "validation_start": str(val_start),
-                              "end": str(fit_end)},
+            "tuning_period": {"start": str(first), "fit_end": str(fit_end),
+                              "end": str(last)},
+            "tuned_on": {"first_bar": str(first), "last_bar": str(last),
+                         "data_hash": data_hash(groups[symbol])},
         }
         (folder / f"{symbol}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         written[symbol] = record
     return written
 
 
-def _split(n_trials: int, workers: int) -> list[int]:
-    """``n_trials`` over at most ``workers`` parts, as even as possible."""
-    parts = max(1, min(workers, n_trials))
-    return [n_trials // parts + (i < n_trials % parts) for i in range(parts)]
+def trial_seed(seed: int, symbol: str, trial: int) -> int:
+    """The sampler seed of one trial: distinct per symbol and per trial index."""
+    return (seed * 1_000_003 + zlib.crc32(symbol.encode()) * 7919 + trial) % (2**31 - 1)
+
+
+def data_hash(bars: pl.DataFrame) -> str:
+    """A short content hash of the bars a config was tuned on (order-independent)."""
+    frame = bars.select(sorted(bars.columns)).sort("asset", "ts")
+    digest = hashlib.sha256()
+    for column in frame.columns:
+        digest.update(column.encode())
+        digest.update(frame[column].cast(pl.String).str.join("|").item().encode())
+    return digest.hexdigest()[:16]
+
+
+def objective_start(data: pl.DataFrame, fit_end: datetime, horizon: int) -> datetime:
+    """First ts of the objective window: more than ``horizon`` bars after ``fit_end``."""
+    later = data["ts"].unique().sort().filter(data["ts"].unique().sort() > fit_end)
+    if later.len() <= horizon:
+        raise DataError(f"tuning: {later.len()} bars after the fit period's end {fit_end} "
+                        f"leave no objective row past the {horizon}-bar embargo; lower "
+                        f"horizon or raise validation_fraction")
+    return later[horizon]
 
 
 def _optimise(space: SearchSpace, base: dict[str, Any], data: pl.DataFrame,
-              val_start: datetime, fit_end: datetime, storage_url: str, study_name: str,
+              fit_end: datetime, last: datetime, storage_url: str, study_name: str,
               seed: int, n_trials: int, timeout_s: float | None) -> int:
     """Run ``n_trials`` of the symbol's study (shared storage); a task of the executor."""
     import optuna
@@ -372,7 +400,8 @@ def _optimise(space: SearchSpace, base: dict[str, Any], data: pl.DataFrame,
 
         analyst.fit(data, until=fit_end, on_epoch=report)
         horizon = getattr(config, "horizon", horizon_default)
-        metrics, latency = validation_metrics(analyst, data, val_start, fit_end, horizon)
+        start = objective_start(data, fit_end, horizon)
+        metrics, latency = validation_metrics(analyst, data, start, last, horizon)
         trial.set_user_attr("metrics", metrics)
         trial.set_user_attr("latency", latency)
         trial.set_user_attr("config", config.model_dump(mode="json"))
@@ -435,18 +464,65 @@ def promote(tune_dir: str | Path, dest: str | Path | None = None,
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for folder in folders:
-        symbols, metric = {}, None
+        symbols, metric, tuned_on = {}, None, {}
         for file in sorted(folder.glob("*.json")):
             try:
                 record = json.loads(file.read_text())
                 symbols[record["symbol"]] = record["overrides"]
+                tuned_on[record["symbol"]] = record["tuned_on"]
                 metric = record.get("metric", metric)
             except (ValueError, KeyError) as exc:
-                raise DataError(f"{file} is not a tuning result ({exc}); remove it or "
-                                f"re-run the tuning") from None
+                raise DataError(f"{file} is not a tuning result of this Alfred ({exc}); "
+                                f"remove it or re-run the tuning") from None
+        period = {"first_bar": min(v["first_bar"] for v in tuned_on.values()),
+                  "last_bar": max(v["last_bar"] for v in tuned_on.values())}
         target = dest / f"{folder.name}.json"
         target.write_text(json.dumps({"analyst": folder.name, "metric": metric,
-                                      "source": str(folder.resolve()), "symbols": symbols},
+                                      "source": str(folder.resolve()), "tuned_period": period,
+                                      "tuned_on": tuned_on, "symbols": symbols},
                                      indent=2) + "\n")
         written.append(target)
     return written
+
+
+def tuned_meta(path: str | Path) -> dict[str, Any]:
+    """The tuning period of a promoted file: ``{"file", "first_bar", "last_bar",
+    "tuned_on": {SYMBOL: {...}}}``; a file without one is a ConfigError (its period is
+    unknown, so no test window can be shown to lie after it)."""
+    file = Path(path).expanduser()
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"tuned_configs {file}: cannot read it ({exc})") from None
+    period = data.get("tuned_period") if isinstance(data, dict) else None
+    if not isinstance(period, dict) or not {"first_bar", "last_bar"} <= set(period):
+        raise ConfigError(f"tuned_configs {file} does not say which bars it was tuned on; "
+                          f"promote it again with this Alfred (`alfred analyst promote`), or "
+                          f"set allow_tuned_overlap: true to use it anyway")
+    return {"file": str(file), **period, "tuned_on": data.get("tuned_on", {})}
+
+
+def check_tuned_overlap(meta: dict[str, Any], test_start: datetime | str,
+                        test_end: datetime | str, *, allow: bool = False,
+                        where: str = "the test window") -> str | None:
+    """Refuse a test window with a bar inside or before the tuning period.
+
+    Hyperparameters count as training: a config tuned on bars up to ``last_bar`` says
+    nothing honest about any bar up to ``last_bar``. When ``test_start <= last_bar`` this
+    raises ConfigError, unless ``allow`` (``allow_tuned_overlap: true``), when it returns
+    the note every affected row must carry. Returns None when the window is clean.
+    """
+    last = datetime.fromisoformat(str(meta["last_bar"]))
+    start = datetime.fromisoformat(str(test_start))
+    end = datetime.fromisoformat(str(test_end))
+    if None in (last.tzinfo, start.tzinfo, end.tzinfo):  # compare wall times
+        last, start, end = (d.replace(tzinfo=None) for d in (last, start, end))
+    if start > last:
+        return None
+    note = (f"{where} {start.date()} .. {end.date()} overlaps the period its tuned_configs "
+            f"were tuned on ({str(meta['first_bar'])[:10]} .. {str(meta['last_bar'])[:10]}, "
+            f"{meta['file']})")
+    if allow:
+        return note + "; its numbers are in sample for the hyperparameters"
+    raise ConfigError(note + "; test after the tuning period, tune on earlier bars, or set "
+                      "allow_tuned_overlap: true to run it with every affected row marked")

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def sweep_scaling(scenario: Path) -> dict:
-    from engine.sweep import run_sweep
+    from alfred.sweep import run_sweep
 
     figures, summaries = {}, {}
     for label, options in (("inline", {"executor": "inline"}),

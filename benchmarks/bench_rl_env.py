@@ -29,8 +29,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine import SimulationSettings  # noqa: E402
 from engine.panel import Panel  # noqa: E402
-from portfolio import EngineSettings, EnvConfig, PortfolioEnv, build_market  # noqa: E402
+from portfolio import EnvConfig, PortfolioEnv, build_market  # noqa: E402
 
 COSTS = {"commission_bps": 1.0, "slippage_bps": 2.0, "half_spread_bps": 1.0,
          "borrow_fee_bps": 0.0}
@@ -54,7 +55,7 @@ def ours(panel: Panel, signal: np.ndarray, config: EnvConfig) -> PortfolioEnv:
     frame = pl.DataFrame({"ts": pl.Series(panel.ts[t]).cast(pl.Datetime("ns")),
                           "asset": np.asarray(panel.assets)[j], "pred_return": signal[t, j]})
     market = build_market(panel, frame, config)
-    return PortfolioEnv(market, settings=EngineSettings(costs=COSTS), episode_length=None)
+    return PortfolioEnv(market, settings=SimulationSettings(costs=COSTS), episode_length=None)
 
 
 class PandasPortfolioEnv:

@@ -9,11 +9,11 @@ The public surface is small::
 """
 
 from engine.backtest import TargetWeights, run_backtest, to_panel
-from engine.costs import Costs
 from engine.errors import AlfredError, ConfigError, DataError, RunError
 from engine.panel import Panel
 from engine.plan import SignalPlan, Strategy, WeightPlan
 from engine.result import BacktestResult
+from engine.settings import Costs, SimulationSettings
 
 
 def __getattr__(name: str):
@@ -28,7 +28,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "AlfredError", "BacktestResult", "ConfigError", "Costs", "DataError", "Panel", "RunError",
-    "SignalPlan", "Strategy", "TargetWeights", "WeightPlan", "run_backtest", "to_panel",
+    "SignalPlan", "SimulationSettings", "Strategy", "TargetWeights", "WeightPlan", "run_backtest", "to_panel",
     "load_bars", "validate_bars", "align_bars", "resample_bars", "list_datasets",
     "dataset_info", "load_benchmark", "signals_to_matrix",
 ]

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from engine.costs import Costs
 from engine.errors import ConfigError, DataError
 from engine.kernels import (
     FILL_MODE_NAMES,
-    SimParams,
     TargetKind,
     new_book,
     new_records,
@@ -28,8 +25,9 @@ from engine.kernels import (
 from engine.panel import Panel
 from engine.plan import Plan, SignalPlan, Strategy, WeightPlan
 from engine.result import BacktestResult
+from engine.settings import Costs, SimulationSettings
+from engine.types import FillName
 
-FillName = Literal["next_open", "next_close", "same_close"]
 _SIZE_KINDS = {"weight": TargetKind.Weight, "value": TargetKind.Value, "qty": TargetKind.Qty}
 
 
@@ -79,31 +77,22 @@ def to_panel(bars: pl.DataFrame | Panel, periods_per_year: float | None = None) 
     return panel
 
 
-def sim_params(costs: Costs, periods_per_year: float, *, max_gross_leverage: float = 1.0,
-               max_net_leverage: float = 1.0, fractional: bool = True) -> SimParams:
-    """The kernels' scalar settings for these costs and limits (shared with the RL env)."""
-    return SimParams(
-        commission_rate=costs.commission_bps / 1e4,
-        commission_fixed=float(costs.commission_fixed),
-        impact_rate=costs.price_impact_bps / 1e4,
-        borrow_rate_per_bar=costs.borrow_fee_bps / 1e4 / periods_per_year,
-        cash_rate_per_bar=costs.cash_rate / periods_per_year,
-        participation_cap=np.nan if costs.participation_cap is None else costs.participation_cap,
-        max_gross=float(max_gross_leverage),
-        max_net=float(max_net_leverage),
-        fractional=bool(fractional),
-    )
-
-
 def _resolve_strategy(strategy: str | Strategy) -> Strategy:
+    """A strategy object; the engine knows only the pass-through ``"weights"`` by name.
+
+    Named strategies live in the registries above the engine: ``strategies.get_strategy``
+    (or ``alfred.run_backtest(..., strategy="nuanced")``, which resolves names).
+    """
     if isinstance(strategy, str):
         if strategy == "weights":
             return TargetWeights()
-        from strategies import get_strategy
-
-        return get_strategy(strategy)
+        raise ConfigError(
+            f"engine.run_backtest takes a strategy object, not the name {strategy!r}; pass "
+            f"strategies.get_strategy({strategy!r}) or call alfred.run_backtest(..., "
+            f"strategy={strategy!r}), which looks names up in the registries")
     if not hasattr(strategy, "plan"):
-        raise ConfigError(f"strategy must be a registry name or have .plan(), got {strategy!r}")
+        raise ConfigError(f"strategy must be an object with .plan(panel, signals) or "
+                          f"'weights', got {type(strategy).__name__}")
     return strategy
 
 
@@ -148,44 +137,40 @@ def run_backtest(
     signals_or_weights: pl.DataFrame | Plan | None = None,
     *,
     strategy: str | Strategy = "weights",
-    costs: Costs | None = None,
-    fill: FillName = "next_open",
-    capital: float = 1_000_000.0,
-    max_gross_leverage: float = 1.0,
-    max_net_leverage: float = 1.0,
-    fractional: bool = True,
+    settings: SimulationSettings | None = None,
+    costs: Costs | dict | None = None,
+    fill: FillName | None = None,
+    capital: float | None = None,
+    max_gross_leverage: float | None = None,
+    max_net_leverage: float | None = None,
+    fractional: bool | None = None,
     periods_per_year: float | None = None,
-    unsafe_same_close: bool = False,
+    unsafe_same_close: bool | None = None,
     record_positions: bool = True,
 ) -> BacktestResult:
     """Run one backtest.
 
     ``signals_or_weights`` is a signals frame for ``strategy`` (for the default
-    ``"weights"`` strategy: ``ts, asset, target_weight``) or a ready plan. Costs default to
+    ``"weights"`` strategy: ``ts, asset, target_weight``) or a ready plan. ``settings``
+    (a :class:`SimulationSettings`) holds costs, fill, capital, limits and the quantity
+    rule; the keywords of the same names override single values. Costs default to
     ``Costs()`` -- on. Fills default to the next bar's open; ``same_close`` lets a decision
     fill at the very close it was computed from and is refused unless
     ``unsafe_same_close=True``.
     """
-    if fill not in FILL_MODE_NAMES:
+    if fill is not None and fill not in FILL_MODE_NAMES:
         raise ConfigError(f"fill must be one of {sorted(FILL_MODE_NAMES)}, got {fill!r}")
-    if fill == "same_close" and not unsafe_same_close:
-        raise ConfigError(
-            "fill='same_close' fills a decision at the close it was computed from, which "
-            "overstates results unless the signal truly is known before that close; pass "
-            "unsafe_same_close=True to accept this, or use fill='next_open'/'next_close'"
-        )
-    if not (isinstance(capital, int | float) and math.isfinite(capital) and capital > 0):
+    if capital is not None and not (isinstance(capital, int | float) and math.isfinite(capital)
+                                    and capital > 0):
         raise ConfigError(f"capital must be a positive number, got {capital!r}")
-    for name, lev in (("max_gross_leverage", max_gross_leverage),
-                      ("max_net_leverage", max_net_leverage)):
-        if not (math.isfinite(lev) and lev > 0):
-            raise ConfigError(f"{name} must be a positive number, got {lev!r}")
-    costs = Costs() if costs is None else costs
+    settings = (settings or SimulationSettings()).replace(
+        costs=costs, fill=fill, capital=capital, max_gross_leverage=max_gross_leverage,
+        max_net_leverage=max_net_leverage, fractional=fractional,
+        unsafe_same_close=unsafe_same_close)
     panel = to_panel(bars, periods_per_year)
     if panel.n_assets == 0 or panel.n_bars == 0:
         raise DataError("the bars hold no asset or no bar; nothing to backtest")
-    if fill == "next_open" and not panel.has_open:
-        fill = "next_close"  # close-only data fills at the next close (DESIGN.md)
+    fill = settings.fill_for(panel.has_open)  # close-only data fills at the next close
 
     if isinstance(signals_or_weights, WeightPlan | SignalPlan):
         plan: Plan = signals_or_weights
@@ -196,15 +181,16 @@ def run_backtest(
         strategy_name = strat.name
 
     ppy = panel.periods_per_year
-    params = sim_params(costs, ppy, max_gross_leverage=max_gross_leverage,
-                        max_net_leverage=max_net_leverage, fractional=fractional)
+    params = settings.sim_params(ppy)
     fill_mode = FILL_MODE_NAMES[fill]
+    capital = settings.capital
     book = new_book(panel.n_assets, float(capital))
     volume = panel.volume
 
     if isinstance(plan, WeightPlan):
         weights = np.ascontiguousarray(plan.target_weight, dtype=np.float64)
-        _check_weights(WeightPlan(weights), panel, max_gross_leverage, max_net_leverage)
+        _check_weights(WeightPlan(weights), panel, settings.max_gross_leverage,
+                       settings.max_net_leverage)
         n_orders = int(np.count_nonzero(~np.isnan(weights)))
         recs = new_records(panel.n_bars, panel.n_assets, n_orders,
                            record_positions=record_positions)
@@ -237,16 +223,8 @@ def run_backtest(
         raise ConfigError(f"strategy returned {type(plan).__name__}, expected a WeightPlan or "
                           "SignalPlan")
 
-    settings: dict[str, Any] = {
-        "strategy": strategy_name,
-        "fill": fill,
-        "capital": float(capital),
-        "costs": costs.to_dict(),
-        "max_gross_leverage": float(max_gross_leverage),
-        "max_net_leverage": float(max_net_leverage),
-        "fractional": bool(fractional),
-        "periods_per_year": ppy,
-        "unsafe_same_close": bool(unsafe_same_close),
-    }
+    described = {"strategy": strategy_name, **settings.describe(), "fill": fill,
+                 "periods_per_year": ppy}
     return BacktestResult(panel=panel, records=recs, counts=book.counts.copy(),
-                          capital=float(capital), costs=costs, fill=fill, settings=settings)
+                          capital=float(capital), costs=settings.costs, fill=fill,
+                          settings=described)

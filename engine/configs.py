@@ -7,46 +7,50 @@ component and the key, with "did you mean" — never a pydantic traceback.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine.errors import ConfigError
+from engine.text import did_you_mean, shorten
 
 C = TypeVar("C", bound=BaseModel)
-
-
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """A ``" (did you mean 'x'?)"`` suffix for error messages, or ``""``."""
-    options = list(options)
-    word = str(word)
-    matches = difflib.get_close_matches(word, options, n=1) or [
-        option for option in options if word and word.lower() in option.lower()
-    ][:1]
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
 def describe_validation_error(exc: ValidationError, owner: str,
                               config_class: type[BaseModel]) -> str:
     """One paragraph naming every bad key of ``config_class`` and how to fix it."""
-    fields = sorted(config_class.model_fields)
     problems = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            fields = sorted(_fields_at(config_class, error["loc"][:-1]))
+            last = str(error["loc"][-1]) if error["loc"] else key
             problems.append(
-                f"unknown key {key!r}{did_you_mean(key, fields)}; valid keys: {', '.join(fields)}"
+                f"unknown key {key!r}{did_you_mean(last, fields)}; valid keys: {', '.join(fields)}"
             )
         elif error["type"] == "missing":
             problems.append(f"{key} is required; set it")
+        elif key and " got " in message:
+            problems.append(f"{key}: {message}")
         elif key:
-            problems.append(f"{key}: {message} (got {error.get('input')!r})")
+            problems.append(f"{key}: {message} (got {shorten(error.get('input'))})")
         else:
             problems.append(message)
     return f"{owner} config: " + "; ".join(problems)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names of the (nested) model at ``loc``; the top level's when unknown."""
+    current: Any = model
+    for part in loc:
+        field = getattr(current, "model_fields", {}).get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return list(current.model_fields)
+        current = annotation
+    return list(current.model_fields)
 
 
 def build_config(config_class: type[C], owner: str, values: dict[str, Any]) -> C:
@@ -55,6 +59,28 @@ def build_config(config_class: type[C], owner: str, values: dict[str, Any]) -> C
         return config_class(**values)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, owner, config_class)) from None
+
+
+class _RaisesConfigError(type(BaseModel)):
+    """``Model(...)`` called from Python raises ConfigError instead of ValidationError.
+
+    Only direct calls go through the metaclass; a model nested in a scenario is built by
+    pydantic itself, so its structured error reaches the scenario, which names the file,
+    key path and line.
+    """
+
+    def __call__(cls, *args: Any, **values: Any) -> Any:
+        try:
+            return super().__call__(*args, **values)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, cls.owner, cls)) from None
+
+
+class Frozen(BaseModel, metaclass=_RaisesConfigError):
+    """Base of every settings model: frozen, closed (unknown keys are errors)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    owner: ClassVar[str] = "settings"
 
 
 class Configured:

@@ -5,7 +5,7 @@
     env = PortfolioEnv(market, start="2010-01-01", end="2016-12-31")
 
 Train over seeds and compare with classic strategies from a scenario with
-``alfred train-rl SCENARIO`` (:func:`train_rl_scenario`); trade a trained policy with the
+``alfred train-rl SCENARIO`` (:func:`alfred.train_rl.train_rl_scenario`); trade a trained policy with the
 ``rl`` strategy (:class:`RLStrategy`). Names load on first use, so importing the package
 (as the strategy registry does) pulls in neither torch nor stable-baselines3.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from portfolio._config import ALGORITHMS, AgentConfig, EngineSettings, EnvConfig, RLSpec, Span
+from portfolio._config import ALGORITHMS, AgentConfig, EnvConfig, RLSpec, Span
 
 _LAZY = {
     "Market": "_features", "build_market": "_features",
@@ -24,9 +24,9 @@ _LAZY = {
     "PolicyCard": "_agents", "build_model": "_agents", "locate_policy": "_agents",
     "read_card": "_agents", "load_policy": "_agents",
     "Comparison": "_evaluate", "rollout": "_evaluate", "backtest_rollout": "_evaluate",
+    "compare": "_evaluate", "REPORTED_METRICS": "_evaluate", "PolicyFiles": "_agents",
+    "load_weights": "_agents", "check_hyperparameters": "_agents", "slice_panel": "_features",
     "model_policy": "_evaluate",
-    "RLScenario": "_scenario", "RLRunSummary": "_scenario", "load_rl_scenario": "_scenario",
-    "parse_rl_scenario": "_scenario", "train_rl_scenario": "_scenario",
     "RLConfig": "strategy", "RLStrategy": "strategy",
 }
 
@@ -38,9 +38,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ALGORITHMS", "AgentConfig", "Comparison", "EngineSettings", "EnvConfig", "Market",
-    "PolicyCard", "PortfolioEnv", "RLConfig", "RLRunSummary", "RLScenario", "RLSpec",
+    "ALGORITHMS", "REPORTED_METRICS", "AgentConfig", "Comparison", "PolicyFiles",
+    "check_hyperparameters", "compare", "load_weights", "slice_panel", "EnvConfig", "Market",
+    "PolicyCard", "PortfolioEnv", "RLConfig", "RLSpec",
     "RLStrategy", "SeedResult", "Span", "backtest_rollout", "build_market", "build_model",
-    "load_policy", "load_rl_scenario", "locate_policy", "make_vec_env", "model_policy", "parse_rl_scenario",
-    "read_card", "rollout", "train_policy", "train_rl_scenario",
+    "load_policy", "locate_policy", "make_vec_env", "model_policy", "read_card", "rollout",
+    "train_policy",
 ]

@@ -21,11 +21,11 @@ from typing import Any
 from pydantic import Field
 
 from engine.errors import ConfigError
+from engine.settings import SimulationSettings
 from portfolio._config import (
     ACTIVATIONS,
     RESERVED_HYPERPARAMETERS,
     AgentConfig,
-    EngineSettings,
     EnvConfig,
     _Strict,
 )
@@ -43,7 +43,7 @@ class PolicyCard(_Strict):
     format: str = CARD_FORMAT
     agent: AgentConfig
     env: EnvConfig
-    settings: EngineSettings
+    settings: SimulationSettings
     assets: list[str]
     obs_dim: int
     periods_per_year: float

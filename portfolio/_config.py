@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.costs import Costs
 from engine.errors import ConfigError
 
 # Algorithms of stable-baselines3 the manager trains; the class is looked up lazily.
@@ -191,46 +190,6 @@ class RLSpec(_Strict):
         if dupes:
             raise ValueError(f"seeds lists {dupes} more than once")
         return self
-
-
-class EngineSettings(_Strict):
-    """The engine settings the environment shares with ``run_backtest``."""
-
-    costs: dict[str, Any] = Field(default_factory=dict)
-    capital: float = Field(1_000_000.0, gt=0, allow_inf_nan=False)
-    max_gross_leverage: float = Field(1.0, gt=0, allow_inf_nan=False)
-    max_net_leverage: float = Field(1.0, gt=0, allow_inf_nan=False)
-    fill: Literal["next_open", "next_close"] = "next_open"
-    fractional: bool = True
-
-    @field_validator("costs")
-    @classmethod
-    def _valid_costs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        to_costs(value)
-        return value
-
-    def to_costs(self) -> Costs:
-        return to_costs(self.costs)
-
-    def backtest_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``run_backtest`` for these settings."""
-        return {"costs": self.to_costs(), "capital": self.capital, "fill": self.fill,
-                "max_gross_leverage": self.max_gross_leverage,
-                "max_net_leverage": self.max_net_leverage, "fractional": self.fractional}
-
-
-def to_costs(values: dict[str, Any]) -> Costs:
-    fields = Costs.__dataclass_fields__
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        from engine.configs import did_you_mean
-
-        raise ValueError(f"unknown cost key {unknown[0]!r}{did_you_mean(unknown[0], fields)}; "
-                         f"valid keys: {', '.join(fields)}")
-    try:
-        return Costs(**values)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def validate(model: type[BaseModel], values: Any, owner: str) -> Any:

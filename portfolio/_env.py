@@ -17,19 +17,19 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from engine.backtest import sim_params
 from engine.errors import ConfigError, DataError, RunError
 from engine.kernels import new_book, new_records
 from engine.panel import Panel
 from engine.plan import WeightPlan
+from engine.settings import SimulationSettings
 from portfolio import _kernels as K
-from portfolio._config import EngineSettings, EnvConfig
+from portfolio._config import EnvConfig
 from portfolio._features import Market, slice_panel
 
 TimeLike = date | datetime | str | np.datetime64
 
 
-def _settings_array(config: EnvConfig, engine: EngineSettings) -> np.ndarray:
+def _settings_array(config: EnvConfig, engine: SimulationSettings) -> np.ndarray:
     s = np.zeros(K.N_SETTINGS)
     s[K.S_LONG_ONLY] = 1.0 if config.mode == "long_only" else 0.0
     s[K.S_MAX_GROSS] = engine.max_gross_leverage
@@ -63,13 +63,13 @@ class PortfolioEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, market: Market, *, start: TimeLike | None = None,
-                 end: TimeLike | None = None, settings: EngineSettings | None = None,
+                 end: TimeLike | None = None, settings: SimulationSettings | None = None,
                  episode_length: int | None | str = "config", min_history: int | None = None,
                  record_weights: bool = False, check_signals: bool = True) -> None:
         super().__init__()
         self.market = market
         self.config = market.config
-        self.settings = settings or EngineSettings()
+        self.settings = settings or SimulationSettings()
         panel = market.panel
         self.panel = panel
         lo = 0 if start is None else market.bar_of(start, side="left")
@@ -101,12 +101,11 @@ class PortfolioEnv(gym.Env):
         self.observation_space = spaces.Box(-clip, clip, shape=(market.obs_dim,),
                                             dtype=np.float32)
         self._settings = _settings_array(self.config, self.settings)
-        costs = self.settings.to_costs()
-        self._params = sim_params(costs, panel.periods_per_year,
-                                  max_gross_leverage=self.settings.max_gross_leverage,
-                                  max_net_leverage=self.settings.max_net_leverage,
-                                  fractional=self.settings.fractional)
-        fill = self.settings.fill if panel.has_open else "next_close"
+        if self.settings.fill == "same_close":
+            raise ConfigError("fill: same_close is not offered to the RL manager (it would "
+                              "act on the close it trades at); use next_open or next_close")
+        self._params = self.settings.sim_params(panel.periods_per_year)
+        fill = self.settings.fill_for(panel.has_open)
         self.fill = fill
         self._fill_price = panel.open if fill == "next_open" else panel.close
         self._close = panel.close

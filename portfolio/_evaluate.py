@@ -86,15 +86,6 @@ def backtest_rollout(env: PortfolioEnv, policy: Policy):
     return result
 
 
-def metrics_row(result) -> dict[str, float]:
-    """The comparison metrics of one BacktestResult (definitions: reports.metrics)."""
-    from reports.metrics import compute_metrics
-
-    m = compute_metrics(result.returns, result.periods_per_year, trades=result.trades,
-                        equity=result.equity)
-    return {column: float(m[name]) for name, column in REPORTED_METRICS.items()}
-
-
 @dataclass(frozen=True)
 class Comparison:
     runs: pl.DataFrame  # strategy, seed (null for deterministic baselines), metrics...

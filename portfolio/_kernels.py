@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 from engine.kernels import Book, Records, SimParams, TargetKind, step_nb
 
@@ -85,10 +86,17 @@ def map_action_nb(action, tradable, current, long_only, max_gross, max_net, thre
 @njit(cache=True)
 def observe_nb(t, features, book, state, obs_clip):
     """Observation at the close of bar ``t`` (float32, clipped to ``obs_clip``)."""
+    obs = np.empty(features.shape[1] + book.qty.shape[0] + 2, dtype=np.float32)
+    observe_into_nb(t, features, book, state, obs_clip, obs)
+    return obs
+
+
+@njit(cache=True)
+def observe_into_nb(t, features, book, state, obs_clip, obs):
+    """:func:`observe_nb` written into ``obs`` (a row of a vectorised env's batch)."""
     row = features[t]
     m = row.shape[0]
     n = book.qty.shape[0]
-    obs = np.empty(m + n + 2, dtype=np.float32)
     obs[:m] = row
     equity = state[X_EQUITY]
     for j in range(n):
@@ -100,7 +108,6 @@ def observe_nb(t, features, book, state, obs_clip):
     cash = book.cash[0] / equity if equity > 0.0 else 0.0
     obs[m + n] = min(obs_clip, max(-obs_clip, cash))
     obs[m + n + 1] = max(-obs_clip, -state[X_DRAWDOWN])
-    return obs
 
 
 @njit(cache=True)
@@ -135,8 +142,25 @@ def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
     settings, state, fill_price, close, volume, features, weights_log, tradable, current, kind = (
         arrays)
     book = Book(*book_fields)
-    recs = Records(*recs_fields)
-    params = SimParams(*params_fields)
+    # the log has a row per bar, or a single scratch row when weights are not recorded
+    target = weights_log[t] if weights_log.shape[0] > 1 else weights_log[0]
+    obs = np.empty(features.shape[1] + book.qty.shape[0] + 2, dtype=np.float32)
+    reward, status, equity, drawdown, turnover = advance_nb(
+        action, t, settings, state, fill_price, close, volume, features, target, tradable,
+        current, kind, book, SimParams(*params_fields), Records(*recs_fields), obs)
+    if status == STATUS_NAN_ACTION:
+        return np.empty(0, dtype=np.float32), reward, status, equity, drawdown, turnover
+    return obs, reward, status, equity, drawdown, turnover
+
+
+@njit(cache=True)
+def advance_nb(action, t, settings, state, fill_price, close, volume, features, target,
+               tradable, current, kind, book, params, recs, obs):
+    """One env step on one book: the body shared by the single and the vectorised env.
+
+    Writes the target weights into ``target`` and the next observation into ``obs``;
+    returns (reward, status, equity, drawdown, turnover).
+    """
     book.counts[:] = 0
     n = close.shape[1]
     equity0 = state[X_EQUITY]
@@ -144,13 +168,11 @@ def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
         tradable[j] = np.isfinite(close[t, j])
         q = book.qty[j]
         current[j] = q * book.last_price[j] / equity0 if (q != 0.0 and equity0 > 0.0) else 0.0
-    # the log has a row per bar, or a single scratch row when weights are not recorded
-    target = weights_log[t] if weights_log.shape[0] > 1 else weights_log[0]
     ok = map_action_nb(action, tradable, current, settings[S_LONG_ONLY] > 0.5,
                        settings[S_MAX_GROSS], settings[S_MAX_NET], settings[S_THRESHOLD],
                        settings[S_SPEED], target)
     if not ok:
-        return np.empty(0, dtype=np.float32), 0.0, STATUS_NAN_ACTION, equity0, 0.0, 0.0
+        return 0.0, STATUS_NAN_ACTION, equity0, 0.0, 0.0
     for j in range(n):
         kind[j] = TargetKind.NoTarget if np.isnan(target[j]) else TargetKind.Weight
     bar = t + 1
@@ -186,5 +208,52 @@ def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
     state[X_EQUITY] = equity1
     state[X_PEAK] = peak
     state[X_DRAWDOWN] = drawdown
-    obs = observe_nb(bar, features, book, state, settings[S_OBS_CLIP])
-    return obs, reward, status, equity1, drawdown, turnover
+    observe_into_nb(bar, features, book, state, settings[S_OBS_CLIP], obs)
+    return reward, status, equity1, drawdown, turnover
+
+
+def env_rows(stacked, i):
+    """``(stacked[0][i], stacked[1][i], ...)``: env ``i``'s view of stacked state arrays."""
+    return tuple(a[i] for a in stacked)
+
+
+@overload(env_rows)
+def _env_rows_overload(stacked, i):
+    # numba cannot loop over a tuple of differently typed arrays; spell the tuple out for
+    # this many fields (so a field added to Book or Records needs no change here)
+    items = "".join(f"stacked[{k}][i], " for k in range(len(stacked)))
+    scope: dict = {}
+    exec(f"def impl(stacked, i):\n    return ({items})\n", scope)  # noqa: S102
+    return scope["impl"]
+
+
+@njit(cache=True)
+def vec_step_nb(actions, t, stop, arrays, books, recs, params_fields, obs, out):
+    """Step every env of a batch once (one crossing from Python for all of them).
+
+    ``books`` and ``recs`` are the Book / Records fields stacked along a leading env axis;
+    ``t`` (int64 per env) advances in place. ``arrays`` = (settings, state (envs, slots),
+    fill_price, close, volume, features, targets (envs, assets), tradable, current, kind).
+    ``out`` (envs, 6) float64 receives reward, status, equity, drawdown, turnover and
+    done (1.0 when the episode ended: bankrupt, or ``t`` reached ``stop``). Stops at the
+    first env whose action holds a NaN and returns its index (-1 when none did).
+    """
+    settings, state, fill_price, close, volume, features, targets, tradable, current, kind = (
+        arrays)
+    params = SimParams(*params_fields)
+    for e in range(actions.shape[0]):
+        book = Book(*env_rows(books, e))
+        rec = Records(*env_rows(recs, e))
+        reward, status, equity, drawdown, turnover = advance_nb(
+            actions[e], t[e], settings, state[e], fill_price, close, volume, features,
+            targets[e], tradable, current, kind, book, params, rec, obs[e])
+        if status == STATUS_NAN_ACTION:
+            return e
+        t[e] += 1
+        out[e, 0] = reward
+        out[e, 1] = status
+        out[e, 2] = equity
+        out[e, 3] = drawdown
+        out[e, 4] = turnover
+        out[e, 5] = 1.0 if (status == STATUS_BANKRUPT or t[e] >= stop[e]) else 0.0
+    return -1

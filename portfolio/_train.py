@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ConfigError
+from engine.settings import SimulationSettings
 from portfolio._agents import (
     PolicyCard,
     PolicyFiles,
@@ -24,7 +25,7 @@ from portfolio._agents import (
     load_weights,
     write_card,
 )
-from portfolio._config import AgentConfig, EngineSettings
+from portfolio._config import AgentConfig
 from portfolio._env import PortfolioEnv, TimeLike
 from portfolio._features import Market
 
@@ -33,7 +34,7 @@ _CHECKPOINT = re.compile(r"^step_(\d+)\.zip$")
 
 def make_vec_env(market: Market, *, n_envs: int = 1, vec_env: str = "dummy", seed: int = 0,
                  start: TimeLike | None = None, end: TimeLike | None = None,
-                 settings: EngineSettings | None = None, **env_kwargs: Any):
+                 settings: SimulationSettings | None = None, **env_kwargs: Any):
     """``n_envs`` copies of :class:`PortfolioEnv` on one shared market, as an SB3 VecEnv.
 
     Each copy is wrapped in SB3's ``Monitor`` (episode returns for logs and callbacks)
@@ -118,7 +119,7 @@ def train_policy(
     seed: int,
     train: tuple[TimeLike | None, TimeLike | None] = (None, None),
     validation: tuple[TimeLike, TimeLike] | None = None,
-    settings: EngineSettings | None = None,
+    settings: SimulationSettings | None = None,
     directory: str | Path | None = None,
     eval_freq: int = 5_000,
     n_eval_episodes: int = 1,
@@ -144,7 +145,7 @@ def train_policy(
 def _train(market, agent, *, seed, train, validation, settings, directory, eval_freq,
            n_eval_episodes, checkpoint_freq, resume, progress_bar, verbose) -> SeedResult:
     started = time.perf_counter()
-    settings = settings or EngineSettings()
+    settings = settings or SimulationSettings()
     folder = None if directory is None else Path(directory)
     if folder is None and (resume or validation is not None or checkpoint_freq):
         raise ConfigError("validation, checkpoints and resume need a directory to write to")
@@ -235,7 +236,7 @@ def _resume(model, folder: Path | None, agent: AgentConfig) -> int:
     return int(steps)
 
 
-def _card(market: Market, agent: AgentConfig, settings: EngineSettings, seed: int, envs,
+def _card(market: Market, agent: AgentConfig, settings: SimulationSettings, seed: int, envs,
           train, validation) -> PolicyCard:
     def span(bounds) -> list[str]:
         if bounds is None:

@@ -28,7 +28,8 @@ from pydantic import Field
 from engine.errors import ConfigError
 from engine.panel import Panel
 from engine.plan import WeightPlan
-from portfolio._config import AgentConfig, EngineSettings, EnvConfig, _Strict, validate
+from engine.settings import SimulationSettings
+from portfolio._config import AgentConfig, EnvConfig, _Strict, validate
 
 
 class RLConfig(_Strict):
@@ -40,7 +41,7 @@ class RLConfig(_Strict):
     model: str | None = None
     env: EnvConfig = Field(default_factory=EnvConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
-    settings: EngineSettings = Field(default_factory=EngineSettings)
+    settings: SimulationSettings = Field(default_factory=SimulationSettings)
     train_fraction: float = Field(0.5, gt=0.0, lt=1.0)
     folds: int = Field(1, ge=1, le=100)
     seed: int = 0
@@ -68,7 +69,7 @@ class RLStrategy:
             raise ConfigError(f"rl: expected an RLConfig, got {type(config).__name__}; build "
                               "it with RLConfig(...)")
         self.config = config
-        self._fitted: tuple[EnvConfig, EngineSettings, Any] | None = None
+        self._fitted: tuple[EnvConfig, SimulationSettings, Any] | None = None
         self._loaded: tuple[Any, Any] | None = None  # (policy files, agent) of config.model
         # the last plan, by input identity: a scenario run asks twice for the same bars (with
         # and without costs) and training the walk-forward policies twice would waste minutes

@@ -98,7 +98,7 @@ def _write_views(folder: Path, returns: pl.DataFrame, metrics: dict[str, Any],
         write_plots(folder / PLOTS_DIR, returns, benchmark=benchmark, periods_per_year=ppy,
                     title=title, benchmark_label=label)
     if benchmark is not None and returns.height >= 2:
-        from engine.regimes import regime_breakdown, write_regimes
+        from reports.regimes import regime_breakdown, write_regimes
 
         write_regimes(folder, regime_breakdown(returns, benchmark, ppy), title=title,
                       benchmark_label=label, plots=plots)

@@ -1,11 +1,14 @@
-"""Strategies by registry name: the only way a scenario picks one (never an import path)."""
+"""Strategies by registry name: the only way a scenario picks one (never an import path).
+
+The RL portfolio manager (``rl``) lives in :mod:`portfolio` and joins these in
+:mod:`alfred.components`, which is what scenarios use.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from engine.errors import ConfigError
-from portfolio.strategy import RLStrategy  # imports neither torch nor gymnasium until used
 from strategies._allocation import BuyAndHoldStrategy, EqualWeightStrategy, WeightsStrategy
 from strategies._base import ConfiguredStrategy, did_you_mean
 from strategies._threshold import NuancedStrategy, SimpleStrategy
@@ -20,7 +23,6 @@ REGISTRY: dict[str, type[ConfiguredStrategy]] = {
         WeightsStrategy,
         BuyAndHoldStrategy,
         EqualWeightStrategy,
-        RLStrategy,
     )
 }
 

@@ -27,8 +27,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.runner import run_scenario
-from engine.scenario import load_scenario
+from alfred.run import run_scenario
+from alfred.scenario import load_scenario
 
 DATES = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08",
          "2024-01-09", "2024-01-10", "2024-01-11", "2024-01-12"]

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 import strategies
-from engine.runner import run_scenario
-from engine.scenario import ReportOptions, load_scenario
+from alfred.run import run_scenario
+from alfred.scenario import ReportOptions, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -111,7 +111,7 @@ def test_weights_signals_file_matches_its_script():
 
 @pytest.mark.slow
 def test_stress_scenario_runs_in_stress_mode(tmp_path):
-    from engine.stress import run_stress
+    from alfred.stress import run_stress
 
     result = run_stress(ROOT / "scenarios" / "stress_topk.yaml", tmp_path / "stress", paths=4,
                         executor="inline", progress=False)
@@ -121,8 +121,8 @@ def test_stress_scenario_runs_in_stress_mode(tmp_path):
 
 @pytest.mark.slow
 def test_regime_sweep_scenario_runs_every_named_regime(tmp_path):
-    from engine.regimes import REGIMES
-    from engine.sweep import run_sweep
+    from alfred.sweep import run_sweep
+    from reports.regimes import REGIMES
 
     result = run_sweep(ROOT / "scenarios" / "regimes_quickstart.yaml", tmp_path / "sweep",
                        executor="inline", progress=False)
@@ -131,7 +131,7 @@ def test_regime_sweep_scenario_runs_every_named_regime(tmp_path):
 
 
 def test_walkforward_scenario_plans_fifteen_yearly_folds():
-    from engine.walkforward import plan_folds
+    from alfred.walkforward import plan_folds
 
     folds, ts, horizon = plan_folds(load_scenario(ROOT / "scenarios" /
                                                   "walkforward_magnitude_topk.yaml"))

@@ -263,19 +263,9 @@ def _prepare_vix(vix: pl.DataFrame, dtype: pl.DataType) -> pl.DataFrame:
             f"vix holds {vix['asset'].n_unique()} assets; pass the VIX series only"
         )
     out = vix.select("ts", pl.col("close").cast(pl.Float64)).sort("ts")
-    if out["ts"].dtype == pl.Date:
-        out = out.with_columns(pl.col("ts").cast(pl.Datetime("us")))
-    source = out["ts"].dtype
-    if isinstance(dtype, pl.Datetime) and isinstance(source, pl.Datetime):
-        ts = pl.col("ts")
-        if source.time_zone is not None and dtype.time_zone is None:
-            ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        elif source.time_zone is None and dtype.time_zone is not None:
-            ts = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.time_zone)
-        elif source.time_zone is not None:
-            ts = ts.dt.convert_time_zone(dtype.time_zone)
-        out = out.with_columns(ts.dt.cast_time_unit(dtype.time_unit))
-    return out
+    from engine.data import match_ts_type
+
+    return match_ts_type(out, dtype)
 
 
 def _vix_features(vix: pl.DataFrame) -> pl.DataFrame:

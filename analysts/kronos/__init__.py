@@ -14,10 +14,18 @@ Requires torch and safetensors; import this package lazily where those are optio
 """
 
 from ._model import Kronos
-from ._predictor import KronosPredictor, auto_regressive_inference, sample_from_logits
+from ._predictor import (
+    KronosPredictor,
+    auto_regressive_inference,
+    calc_time_stamps,
+    prepare_frame,
+    sample_from_logits,
+)
 from ._tokenizer import KronosTokenizer
 
 __all__ = [
+    "calc_time_stamps",
+    "prepare_frame",
     "Kronos",
     "KronosPredictor",
     "KronosTokenizer",

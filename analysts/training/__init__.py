@@ -16,7 +16,7 @@ from analysts.training._split import TimeSplit, check_fractions, chronological_s
 _LAZY = {
     "check_state": "_checkpoint", "load_checkpoint": "_checkpoint", "load_weights": "_checkpoint",
     "save_checkpoint": "_checkpoint", "save_weights": "_checkpoint", "SampleSet": "_data",
-    "resolve_device": "_device", "TrainResult": "_loop", "seed_everything": "_loop",
+    "resolve_device": "_device", "cpu_threads": "_device", "TrainResult": "_loop", "seed_everything": "_loop",
     "train_model": "_loop",
 }
 
@@ -28,6 +28,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "cpu_threads",
     "SampleSet",
     "TimeSplit",
     "TrainConfig",

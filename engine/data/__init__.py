@@ -14,7 +14,7 @@
 
 from ._align import align_bars
 from ._bundled import dataset_info, list_datasets
-from ._calendar import infer_periods_per_year
+from ._calendar import infer_periods_per_year, match_ts_type
 from ._load import DataWarning, load_bars, load_benchmark
 from ._resample import resample_bars
 from ._signals import signals_to_matrix
@@ -25,6 +25,7 @@ __all__ = [
     "align_bars",
     "dataset_info",
     "infer_periods_per_year",
+    "match_ts_type",
     "list_datasets",
     "load_bars",
     "load_benchmark",

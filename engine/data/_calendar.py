@@ -107,3 +107,26 @@ def _as_datetime_series(ts: pl.Series | np.ndarray | Sequence) -> pl.Series:
             f"timestamps (e.g. panel.ts or bars['ts'])."
         )
     return series.alias("ts")
+
+
+def match_ts_type(frame: pl.DataFrame, target: pl.DataType, column: str = "ts") -> pl.DataFrame:
+    """``frame[column]`` in ``target``'s time unit and zone, by the one rule for naive time.
+
+    The rule (docs/architecture.md, "Time zones"): a timestamp without a zone is UTC. A
+    zoned column meeting a naive target is converted to UTC and its zone dropped; a naive
+    column meeting a zoned target is read as UTC and converted to that zone. Dates become
+    midnight datetimes.
+    """
+    source = frame[column].dtype
+    ts = pl.col(column)
+    if source == pl.Date:
+        ts, source = ts.cast(pl.Datetime("us")), pl.Datetime("us")
+    if not (isinstance(target, pl.Datetime) and isinstance(source, pl.Datetime)):
+        return frame
+    if source.time_zone is not None and target.time_zone is None:
+        ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    elif source.time_zone is None and target.time_zone is not None:
+        ts = ts.dt.replace_time_zone("UTC").dt.convert_time_zone(target.time_zone)
+    elif source.time_zone is not None:
+        ts = ts.dt.convert_time_zone(target.time_zone)
+    return frame.with_columns(ts.dt.cast_time_unit(target.time_unit))

@@ -101,8 +101,8 @@ def test_best_per_symbol_follows_each_symbols_lowest_validation_error(bars):
 
 
 def test_member_paths_resolve_against_the_scenario_file(tmp_path):
-    from engine._scenario_data import _resolve_paths
-    from engine.scenario import parse_scenario
+    from alfred.inputs import _resolve_paths
+    from alfred.scenario import parse_scenario
 
     text = """
 name: x
@@ -128,8 +128,8 @@ analysts:
 def test_a_run_report_carries_the_ensemble_weights(tmp_path):
     import json
 
-    from engine.runner import run_scenario
-    from engine.scenario import parse_scenario
+    from alfred.run import run_scenario
+    from alfred.scenario import parse_scenario
 
     text = """
 name: ens

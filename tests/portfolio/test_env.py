@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Costs, WeightPlan, run_backtest
+from engine import Costs, SimulationSettings, WeightPlan, run_backtest
 from engine.errors import ConfigError, DataError, RunError
-from portfolio import EngineSettings, EnvConfig, PortfolioEnv, build_market, make_vec_env
+from portfolio import EnvConfig, PortfolioEnv, build_market, make_vec_env
 from portfolio._features import slice_panel
 from tests.portfolio.conftest import make_panel, make_signals
 
@@ -60,7 +60,7 @@ def test_equity_path_equals_run_backtest_with_the_same_weights(mode, with_open, 
     panel = make_panel(3, n_bars=90, holes=holes, with_open=with_open, volume=cap is not None)
     market = build_market(panel, make_signals(panel), EnvConfig(mode=mode, episode_length=None,
                                                                 signals=["pred_return"]))
-    eng = EngineSettings(costs={"commission_bps": 5, "slippage_bps": 3, "commission_fixed": 1.0,
+    eng = SimulationSettings(costs={"commission_bps": 5, "slippage_bps": 3, "commission_fixed": 1.0,
                                 "borrow_fee_bps": 200, "cash_rate": 0.02,
                                 "participation_cap": cap},
                          capital=250_000.0, max_gross_leverage=max_gross,
@@ -82,11 +82,11 @@ def test_equity_path_equals_run_backtest_with_the_same_weights(mode, with_open, 
 
     # ... and the engine run on those weights gives the env's equity, bit for bit
     fill = "next_open" if with_open else "next_close"
-    result = run_backtest(sliced, WeightPlan(plan.target_weight), costs=eng.to_costs(),
+    result = run_backtest(sliced, WeightPlan(plan.target_weight), costs=eng.costs,
                           capital=250_000.0, fill=fill, max_gross_leverage=max_gross,
                           max_net_leverage=max_net)
     np.testing.assert_array_equal(result.records.equity, env.equity_curve())
-    replay = run_backtest(sliced, WeightPlan(expected), costs=eng.to_costs(), capital=250_000.0,
+    replay = run_backtest(sliced, WeightPlan(expected), costs=eng.costs, capital=250_000.0,
                           fill=fill, max_gross_leverage=max_gross, max_net_leverage=max_net)
     np.testing.assert_allclose(replay.records.equity, env.equity_curve(), rtol=1e-12)
     assert result.fills.height > 0 and np.ptp(env.equity_curve()) > 0
@@ -104,7 +104,7 @@ def test_no_trade_band_and_its_replay():
     sliced, plan = env.episode_plan()
     w = plan.target_weight[:-1]
     assert np.isnan(w).any() and np.isfinite(w).any()  # small changes are held, not traded
-    result = run_backtest(sliced, plan)  # defaults = EngineSettings defaults
+    result = run_backtest(sliced, plan)  # defaults = SimulationSettings defaults
     np.testing.assert_array_equal(result.records.equity, env.equity_curve())
 
 
@@ -134,7 +134,7 @@ def test_mapped_weights_respect_the_limits(action, long_only, max_gross, max_net
     panel = make_panel(0, n_bars=40)
     market = build_market(panel, None, EnvConfig(signals=[], episode_length=None,
                                                   mode="long_only" if long_only else "long_short"))
-    eng = EngineSettings(max_gross_leverage=max_gross, max_net_leverage=max_net)
+    eng = SimulationSettings(max_gross_leverage=max_gross, max_net_leverage=max_net)
     env = PortfolioEnv(market, settings=eng, record_weights=True)
     env.reset()
     env.step(np.array(action))
@@ -320,9 +320,9 @@ def test_bad_spans_and_settings(market):
     with pytest.raises(ConfigError, match="decision bar"):
         PortfolioEnv(market, start="2030-01-01")
     with pytest.raises(ValueError, match="costs.commission_bps"):
-        EngineSettings(costs={"commission_bps": -1})
+        SimulationSettings(costs={"commission_bps": -1})
     with pytest.raises(ValueError, match="did you mean 'slippage_bps'"):
-        EngineSettings(costs={"slipage_bps": 1})
+        SimulationSettings(costs={"slipage_bps": 1})
 
 
 def test_episode_plan_is_exactly_the_slice_the_env_ran_on(market, panel):

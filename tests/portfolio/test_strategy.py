@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import run_backtest
+from engine import SimulationSettings, run_backtest
 from engine.errors import ConfigError
 from engine.plan import Strategy, WeightPlan
-from portfolio import EngineSettings, EnvConfig, PortfolioEnv, RLStrategy, backtest_rollout
+from portfolio import EnvConfig, PortfolioEnv, RLStrategy, backtest_rollout
 from portfolio._evaluate import model_policy
 from portfolio._train import train_policy
 from tests.portfolio.conftest import make_panel, make_signals, tiny_agent
@@ -18,7 +18,7 @@ COSTS = {"commission_bps": 2, "slippage_bps": 1}
 
 def test_a_saved_policy_trades_as_a_strategy_and_replays_exactly(market, panel, signals,
                                                                   tmp_path):
-    settings = EngineSettings(costs=COSTS, max_gross_leverage=1.2)
+    settings = SimulationSettings(costs=COSTS, max_gross_leverage=1.2)
     res = train_policy(market, tiny_agent("ppo"), seed=2, settings=settings,
                        directory=tmp_path / "seed_2")
     strategy = RLStrategy(model=str(tmp_path / "seed_2"))

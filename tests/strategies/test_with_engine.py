@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Costs, run_backtest
+from alfred import run_backtest
+from engine import Costs
 from strategies import get_strategy
 from tests.strategies.conftest import build_panel, daily, signals_frame
 

@@ -1,0 +1,398 @@
+"""The ``alfred`` command line: run, validate, report, compare, data.
+
+Exit codes are part of the interface, so scripts and CI can tell a broken scenario from a
+broken run: 0 success, 1 the run failed (a bug or an environment problem: the traceback
+is shown), 2 bad input (scenario, data, paths: a one-paragraph message that names the
+file and key and says how to fix it, no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from alfred.cli.common import (
+    err_console,
+    exit_codes,
+    out_console,
+)
+from engine.errors import ConfigError
+
+app = typer.Typer(
+    name="alfred",
+    help="Alfred: event-driven backtests of ML trading signals, configured by YAML scenarios.",
+    epilog=(
+        "Examples:  alfred run scenarios/quickstart.yaml  |  alfred validate my.yaml  |  "
+        "alfred report runs/quickstart/20240101-120000  |  alfred compare RUN_A RUN_B  |  "
+        "alfred data list.  Exit codes: 0 ok, 1 run failed, 2 bad input."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="Bundled and imported datasets.",
+    epilog="Examples:  alfred data list  |  alfred data show sp500_stocks  |  "
+    "alfred data import prices/ --name my_stocks  |  alfred data import --from backtesting goog",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+
+def _mount_package_commands() -> None:
+    """Commands owned by the packages they drive (training lives with its models)."""
+    from alfred.cli.analyst import analyst_app, tune_command
+    from alfred.cli.rl import train_rl
+
+    app.add_typer(analyst_app, name="analyst")
+    app.command("tune", epilog="Example:  alfred tune scenarios/magnitude_topk.yaml")(
+        tune_command)
+    app.command("train-rl")(train_rl)
+    from alfred.cli.runs import runs_app
+    from alfred.cli.sweep import sweep_command
+
+    app.command("sweep", epilog="Examples:  alfred sweep scenarios/sweep_topk.yaml  |  "
+                "alfred sweep my.yaml --executor ray --address ray://head:10001")(sweep_command)
+    app.add_typer(runs_app, name="runs")
+    from alfred.cli.walkforward import walkforward_command
+
+    app.command("walkforward", epilog="Example:  alfred walkforward "
+                "scenarios/walkforward_magnitude_topk.yaml --workers 2")(walkforward_command)
+    from alfred.cli.regimes import regimes_command
+    from alfred.cli.stress import stress_command
+
+    app.command("stress", epilog="Example:  alfred stress scenarios/stress_topk.yaml "
+                "--paths 200")(stress_command)
+
+    app.command("regimes", epilog="Examples:  alfred regimes  |  alfred regimes --dataset "
+                "sp500_index")(regimes_command)
+
+
+
+_out = out_console
+_err = err_console
+_exit_codes = exit_codes
+
+
+ScenarioArg = Annotated[str, typer.Argument(help="Path of a scenario YAML file.",
+                                            show_default=False)]
+
+
+@app.command(epilog="Examples:  alfred run scenarios/quickstart.yaml  |  "
+             "alfred run my.yaml --out runs/try1 --overwrite")
+def run(
+    scenario: ScenarioArg,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run folder (default: "
+                                            "output.directory, else runs/<name>/<time>).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario: data, analysts, every strategy (with and without costs), reports."""
+    from alfred.run import run_scenario
+
+    with _exit_codes():
+        with _progress(quiet) as progress:
+            summary = run_scenario(scenario, out=out, overwrite=overwrite, progress=progress)
+        _print_summary(summary)
+
+
+@app.command(epilog="Example:  alfred validate scenarios/quickstart.yaml")
+def validate(scenario: ScenarioArg) -> None:
+    """Check a scenario without running it: schema, names, data, benchmark, strategy plans."""
+    from alfred.run import validate_scenario
+
+    with _exit_codes():
+        check = validate_scenario(scenario)
+        start, end = check.period
+        _out().print(Text.assemble(
+            ("ok ", "bold green"),
+            f"{scenario}: scenario {check.scenario.name!r}, {check.n_assets} assets x "
+            f"{check.n_bars} bars from {check.source} ({start:%Y-%m-%d} to {end:%Y-%m-%d}); "
+            f"strategies: {', '.join(check.strategies)}; benchmark: {check.benchmark or 'none'}",
+        ))
+        _print_warnings(check.warnings)
+
+
+@app.command(epilog="Example:  alfred report runs/quickstart/20240101-120000")
+def report(run_dir: Annotated[str, typer.Argument(help="A run folder written by alfred run.",
+                                                  show_default=False)]) -> None:
+    """Rebuild the report files of a run folder from its saved results."""
+    with _exit_codes():
+        import reports
+
+        root = _run_folder(run_dir)
+        subruns = _sub_runs(root)
+        for folder in subruns or [root]:
+            tearsheet, plots = _report_options(folder)
+            reports.rebuild_report(folder, tearsheet=tearsheet, plots=plots)
+        if subruns:
+            reports.write_comparison(root, subruns)
+        _out().print(Text(f"report rebuilt in {root}"))
+
+
+@app.command(epilog="Example:  alfred compare runs/a/20240101-120000 runs/b/20240102-090000 "
+             "--out comparisons/a_vs_b")
+def compare(
+    run_dirs: Annotated[list[str], typer.Argument(help="Run folders (a folder holding "
+                                                  "several strategies counts as each of them).",
+                                                  show_default=False)],
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Also write comparison "
+                                            "files into this folder.")] = None,
+) -> None:
+    """Compare the metrics of several runs side by side."""
+    with _exit_codes():
+        import reports
+
+        folders: list[Path] = []
+        for name in run_dirs:
+            root = _run_folder(name)
+            folders.extend(_sub_runs(root) or [root])
+        comparison = reports.compare_runs(folders)
+        _print_frame(comparison.table, title="comparison")
+        if out is not None:
+            target = Path(out)
+            target.mkdir(parents=True, exist_ok=True)
+            reports.write_comparison(target, folders)
+            _out().print(Text(f"comparison written to {target}"))
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the bundled datasets and those imported into the user data folder."""
+    with _exit_codes():
+        from alfred.inputs import imported_datasets, user_data_dir
+        from engine.data import list_datasets
+
+        bundled = list_datasets()
+        table = Table(title="datasets")
+        for column, width in (("name", 12), ("kind", 8), ("freq", 4), ("start", 10),
+                              ("end", 10), ("assets", 6)):
+            table.add_column(column, no_wrap=True, min_width=width)
+        # descriptions only where they fit; `alfred data show NAME` always has them
+        wide = _out().width >= 110
+        if wide:
+            table.add_column("description", overflow="fold", ratio=1)
+        for row in bundled.iter_rows(named=True):
+            table.add_row(row["name"], "bundled", row["frequency"], f"{row['start']:%Y-%m-%d}",
+                          f"{row['end']:%Y-%m-%d}", str(len(row["assets"])),
+                          *([row["description"]] if wide else []))
+        for name, path in imported_datasets().items():
+            table.add_row(name, "imported", "", "", "", "", *([str(path)] if wide else []))
+        _out().print(table)
+        _out().print(Text(f"imported datasets live in {user_data_dir()} "
+                               "(set ALFRED_DATA_DIR to move them)"))
+
+
+@data_app.command("show")
+def data_show(name: Annotated[str, typer.Argument(help="Bundled or imported dataset name, "
+                                                  "or a path.", show_default=False)]) -> None:
+    """Describe one dataset: assets, period, bar size, columns."""
+    with _exit_codes():
+        from alfred.inputs import resolve_source
+        from engine.data import dataset_info, infer_periods_per_year, load_bars
+
+        source = resolve_source(name, Path.cwd())
+        bars = load_bars(source)
+        assets = bars["asset"].unique().sort().to_list()
+        table = Table(title=f"dataset {name}", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        if isinstance(source, str):
+            info = dataset_info(source)
+            table.add_row("description", str(info.get("description", "")))
+            if info.get("benchmark"):
+                bench = info["benchmark"]
+                table.add_row("benchmark", f"{bench['dataset']}:{bench['asset']}")
+        else:
+            table.add_row("file", str(source))
+        table.add_row("assets", f"{len(assets)}: {', '.join(assets[:30])}"
+                      + (" ..." if len(assets) > 30 else ""))
+        table.add_row("period", f"{bars['ts'].min()} to {bars['ts'].max()}")
+        table.add_row("bars", f"{bars.height} rows, {bars['ts'].n_unique()} timestamps")
+        table.add_row("bars per year", f"{infer_periods_per_year(bars['ts']):g}")
+        table.add_row("columns", ", ".join(bars.columns))
+        _out().print(table)
+
+
+@data_app.command("import")
+def data_import(
+    path: Annotated[str, typer.Argument(help="A CSV/parquet file or a folder of per-asset "
+                                        "files; with --from, the dataset to build.",
+                                        show_default=False)],
+    name: Annotated[str | None, typer.Option("--name", help="Dataset name to use in "
+                                             "scenarios (not with --from).",
+                                             show_default=False)] = None,
+    source: Annotated[str | None, typer.Option(
+        "--from", help="Build a dataset from an installed package instead of a path: "
+        "'backtesting' (goog, eurusd_1h; AGPL-3.0 data, built on this machine).",
+        show_default=False)] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Target folder (default: "
+                                           "$ALFRED_DATA_DIR or ~/.alfred/data).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a dataset of that name.")] = False,
+) -> None:
+    """Validate bars and store them as a normalised parquet dataset usable by name.
+
+    `alfred data import --from backtesting goog` (or eurusd_1h) builds backtesting.py's
+    sample data from the installed `backtesting` package instead.
+    """
+    with _exit_codes():
+        from alfred.inputs import import_dataset, user_data_dir
+
+        folder = None if to is None else Path(to)
+        if source is not None:
+            _import_from_package(source, path, name, folder or user_data_dir(), overwrite)
+            return
+        if name is None:
+            raise ConfigError(f"alfred data import {path}: pass --name NAME, the name "
+                              f"scenarios will use for these bars (data: {{source: NAME}})")
+        target, bars = import_dataset(path, name, to=folder, overwrite=overwrite)
+        _out().print(Text.assemble(
+            ("imported ", "bold green"),
+            f"{name}: {bars['asset'].n_unique()} assets, {bars.height} bars, "
+            f"{bars['ts'].min()} to {bars['ts'].max()} -> {target}. Use it as "
+            f"data: {{source: {name}}}" + ("" if to is None else
+                                          f" (with ALFRED_DATA_DIR={Path(to).expanduser()})"),
+        ))
+
+
+def _import_from_package(source: str, dataset: str, name: str | None, folder: Path,
+                         overwrite: bool) -> None:
+    from alfred.inputs import user_data_dir
+    from alfred_data.backtesting_import import PACKAGE, import_from_backtesting
+
+    if source != PACKAGE:
+        raise ConfigError(f"--from {source!r}: datasets can be built from {PACKAGE!r} only "
+                          f"(alfred data import --from backtesting goog)")
+    if name is not None and name != dataset:
+        raise ConfigError(f"--name {name!r}: a dataset built --from {source} keeps its name "
+                          f"({dataset!r}); leave out --name")
+    built = import_from_backtesting(dataset, folder, overwrite=overwrite)
+    record, bars = built.provenance, built.bars
+    _out().print(Text.assemble(
+        ("built ", "bold green"),
+        f"{built.name} from {record['source']['function']} ({PACKAGE} "
+        f"{record['source']['version']}): {bars['asset'].n_unique()} assets, {bars.height} "
+        f"bars, {record['start']} to {record['end']} -> {built.path}\n",
+        ("licence: ", "bold"), f"{record['licence']}\n{record['licence_note']}\n",
+        f"provenance -> {built.provenance_path}\nUse it as data: {{source: {built.name}}}"
+        + ("" if folder == user_data_dir() else f" (with ALFRED_DATA_DIR={folder})")))
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    if quiet:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"
+                  "/{task.total}"), TimeElapsedColumn(), console=_err(),
+                  transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        yield update
+
+
+# Headline metrics for the summary table: (metrics.json key candidates, column, format).
+_HEADLINE = (
+    (("cagr",), "CAGR", "pct"),
+    (("sharpe",), "Sharpe", "num"),
+    (("max_drawdown",), "Max DD", "pct"),
+)
+
+
+def _print_summary(summary: Any) -> None:
+    start, end = summary.period
+    table = Table(title=f"{summary.name}: {summary.n_assets} assets, {summary.n_bars} bars, "
+                  f"{start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    table.add_column("strategy", no_wrap=True)
+    table.add_column("return", justify="right")
+    table.add_column("no costs", justify="right")
+    for _, column, _ in _HEADLINE:
+        table.add_column(column, justify="right")
+    table.add_column("trades", justify="right")
+    for run in summary.runs:
+        cells = [run.label, f"{run.total_return:+.1%}", f"{run.total_return_without_costs:+.1%}"]
+        for keys, _, kind in _HEADLINE:
+            value = _metric(run.metrics, keys)
+            cells.append("" if value is None else (f"{value:+.1%}" if kind == "pct"
+                                                   else f"{value:.2f}"))
+        cells.append(str(run.n_trades))
+        table.add_row(*cells)
+    if summary.benchmark_return is not None:
+        table.add_row("benchmark", f"{summary.benchmark_return:+.1%}",
+                      "", *[""] * len(_HEADLINE), "")
+        table.caption = f"benchmark: {summary.benchmark}; returns after costs unless noted"
+    _out().print(table)
+    _print_warnings(summary.warnings)
+    _out().print(Text(f"run folder: {summary.run_dir}  ({summary.elapsed_s:.1f} s)"))
+
+
+def _metric(metrics: dict, keys: tuple[str, ...]) -> float | None:
+    """A headline number from metrics.json, flat or under a "with_costs" section."""
+    for scope in (metrics, metrics.get("with_costs", {}), metrics.get("net", {})):
+        if not isinstance(scope, dict):
+            continue
+        for key in keys:
+            value = scope.get(key)
+            if isinstance(value, int | float):
+                return float(value)
+    return None
+
+
+def _print_warnings(messages: tuple[str, ...]) -> None:
+    for message in messages:
+        _err().print(Text("warning: ", style="yellow") + Text(message))
+
+
+def _print_frame(frame: Any, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.iter_rows():
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    _out().print(table)
+
+
+def _run_folder(name: str) -> Path:
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"run folder {folder} does not exist; pass a folder written by "
+                          "`alfred run` (e.g. runs/<name>/<timestamp>)")
+    return folder
+
+
+def _report_options(folder: Path) -> tuple[bool, bool]:
+    """The run's own report options (its config.yaml); both on when it has none."""
+    config = folder / "config.yaml"
+    if not config.is_file():
+        return True, True
+    from alfred.scenario import load_scenario
+
+    options = load_scenario(config).report
+    return options.tearsheet, options.plots
+
+
+def _sub_runs(root: Path) -> list[Path]:
+    """Per-strategy folders of a multi-strategy run (they each hold a config.yaml)."""
+    return sorted(p.parent for p in root.glob("*/config.yaml"))
+
+
+_mount_package_commands()
+
+
+def main() -> None:  # pragma: no cover - thin wrapper for console scripts
+    app(prog_name="alfred")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""The inputs of a scenario run: bars, signals and benchmark, built once per scenario.
+
+Time discipline lives here, so it is written down once:
+
+* bars are loaded up to ``data.end`` *with their history before* ``data.start``: analysts
+  need a look-back to warm up, and each prediction dated t uses bars up to t only (the
+  analysts' as-of rule), so history can never leak forward;
+* the backtest starts at the first bar on or after ``data.start`` and, when analysts are
+  trained (``train_until``), strictly after the last training bar, so no decision is
+  made from an in-sample prediction;
+* analysts are fit on bars up to ``train_until``, or by default up to the first bar of the
+  backtest (the built-ins learn nothing and only check their input);
+* the benchmark is priced on the backtest's own calendar (last known close, as-of) and
+  starts flat on the first bar, as the strategy does (its first fill is at bar 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from alfred.scenario import AnalystSpec, Benchmark, Scenario
+from engine.errors import ConfigError, DataError
+from engine.panel import Panel
+
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SIGNAL_KEYS = ("ts", "asset")
+
+
+def user_data_dir() -> Path:
+    """Where ``alfred data import`` writes datasets: ``$ALFRED_DATA_DIR`` or ~/.alfred/data."""
+    configured = os.environ.get("ALFRED_DATA_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".alfred" / "data"
+
+
+def imported_datasets(directory: Path | None = None) -> dict[str, Path]:
+    directory = directory or user_data_dir()
+    if not directory.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(directory.glob("*.parquet")) if p.is_file()}
+
+
+def _bundled_names() -> tuple[str, ...]:
+    from engine.data import list_datasets
+
+    return tuple(list_datasets()["name"].to_list())
+
+
+def resolve_source(source: str, base_dir: Path) -> str | Path:
+    """A bundled name (returned as is), an existing path, or an imported dataset's file.
+
+    Bundled names win, then paths relative to the scenario's folder, then datasets
+    imported with ``alfred data import``.
+    """
+    if source in _bundled_names():
+        return source
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.exists():
+        return path.resolve()
+    imported = imported_datasets()
+    if source in imported:
+        return imported[source]
+    import difflib
+
+    names = [*_bundled_names(), *imported]
+    near = difflib.get_close_matches(source, names, n=1)
+    hint = f" Did you mean {near[0]!r}?" if near else ""
+    raise DataError(
+        f"data source {source!r} is not a bundled dataset, an existing file or folder "
+        f"(looked for {path}) or an imported dataset (in {user_data_dir()}).{hint} Known "
+        f"datasets: {', '.join(names)}. Import your own with `alfred data import PATH "
+        f"--name NAME`."
+    )
+
+
+def import_dataset(path: str | Path, name: str, *, to: Path | None = None,
+                   overwrite: bool = False) -> tuple[Path, pl.DataFrame]:
+    """Validate bars at ``path`` (CSV, parquet or a folder) and store them as NAME.parquet."""
+    from engine.data import load_bars
+
+    if not _DATASET_NAME.match(name):
+        raise ConfigError(
+            f"dataset name {name!r} becomes a file name; use letters, digits, '_', '-' or '.'"
+        )
+    if name in _bundled_names():
+        raise ConfigError(
+            f"{name!r} is a bundled dataset and would shadow it; pick another --name"
+        )
+    bars = load_bars(Path(path).expanduser())
+    directory = (to or user_data_dir()).expanduser()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{name}.parquet"
+    if target.exists() and not overwrite:
+        raise ConfigError(
+            f"dataset {name!r} already exists at {target}; pass --overwrite to replace it "
+            "or choose another --name"
+        )
+    partial = directory / f".{name}.parquet.partial-{os.getpid()}"
+    try:
+        bars.write_parquet(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target, bars
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioInputs:
+    """Everything a scenario's strategies run on."""
+
+    source: str  # the resolved data source, as loaded
+    history: pl.DataFrame  # bars up to data.end, including warm-up history
+    bars: pl.DataFrame  # the backtest's bars
+    panel: Panel
+    signals: pl.DataFrame | None
+    benchmark: pl.DataFrame | None  # ts, return on the panel's calendar
+    benchmark_label: str | None
+    # what the analysts learnt that a reader should see (ensemble weights, fine-tuning
+    # history), by "index:name"; empty when no analyst has anything to report
+    analyst_summaries: dict = field(default_factory=dict)
+
+
+def load_inputs(scenario: Scenario) -> ScenarioInputs:
+    from engine.data import align_bars, load_bars, resample_bars
+
+    spec = scenario.data
+    try:
+        source = resolve_source(spec.source, scenario.base_dir)
+        history = load_bars(source, assets=spec.assets, end=spec.end)
+        if spec.frequency is not None:
+            history = resample_bars(history, spec.frequency)
+    except (ConfigError, DataError) as exc:
+        raise type(exc)(f"{scenario.source}: data: {exc}") from None
+    if spec.regime is not None:
+        _check_regime_covered(scenario, history, str(source))
+    day = pl.col("ts").dt.date()
+    in_period = pl.lit(True)
+    if spec.start is not None:
+        in_period = in_period & (day >= spec.start)
+    if scenario.train_until is not None:
+        in_period = in_period & (day > scenario.train_until)
+    bars = history.filter(in_period)
+    if bars.height == 0:
+        first, last = history["ts"].min(), history["ts"].max()
+        raise DataError(
+            f"{scenario.source}: no bars left to backtest in {source} after data.start="
+            f"{spec.start} and train_until={scenario.train_until}; the data spans {first} to "
+            f"{last}. Move the dates inside that range."
+        )
+    if bars["ts"].n_unique() < 2:
+        raise DataError(
+            f"{scenario.source}: the backtest period holds a single bar ({bars['ts'][0]}); a "
+            "backtest needs at least two. Widen data.start/data.end."
+        )
+    panel = align_bars(bars)
+    summaries: dict = {}
+    signals = _run_analysts(scenario, history, bars, summaries)
+    benchmark, label = _benchmark_returns(scenario.benchmark, bars, panel, spec.end, scenario)
+    return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label,
+                          summaries)
+
+
+def _check_regime_covered(scenario: Scenario, history: pl.DataFrame, source: str) -> None:
+    """A named regime must lie inside the data: a half-covered crash would mislead."""
+    spec = scenario.data
+    first, last = history["ts"].min().date(), history["ts"].max().date()
+    slack = 7  # days: the window may start on a weekend or holiday
+    if (spec.start - first).days < -slack or (last - spec.end).days < -slack:
+        raise DataError(
+            f"{scenario.source}: data.regime {spec.regime!r} ({spec.start} to {spec.end}) lies "
+            f"outside {source}, which spans {first} to {last}; pick a regime inside those "
+            "dates (alfred regimes lists them) or another dataset")
+
+
+def build_analysts(scenario: Scenario) -> list:
+    """Instantiate every analyst; errors name the scenario key."""
+    from analysts import get_analyst
+
+    built = []
+    for i, spec in enumerate(scenario.analysts):
+        config = _resolve_paths(spec, scenario)
+        try:
+            built.append(get_analyst(spec.name, **config))
+        except ConfigError as exc:
+            raise ConfigError(f"{scenario.source}: analysts[{i}] ({spec.name}): {exc}") from None
+    return built
+
+
+_PATH_KEYS = ("path", "tuned_configs", "weights_dir", "tokenizer_dir")
+
+
+def _resolve_paths(spec: AnalystSpec, scenario: Scenario) -> dict:
+    """Paths in an analyst's config (``path``, ``tuned_configs``, ``weights_dir``,
+    ``tokenizer_dir``) are relative to the scenario file, like data.source -- also inside
+    the member configs of ``ensemble`` and ``regime_switch``."""
+    return _resolve_config(dict(spec.config), scenario)
+
+
+def _resolve_config(config: dict, scenario: Scenario) -> dict:
+    config = dict(config)
+    for key in _PATH_KEYS:
+        value = config.get(key)
+        if isinstance(value, str) and value:
+            config[key] = str(scenario.resolve_path(value))
+    members = config.get("members")
+    if isinstance(members, list):
+        config["members"] = [_resolve_member(m, scenario) for m in members]
+    for key in ("calm", "volatile"):
+        if isinstance(config.get(key), dict):
+            config[key] = _resolve_member(config[key], scenario)
+    return config
+
+
+def _resolve_member(member, scenario: Scenario):
+    if isinstance(member, dict) and isinstance(member.get("config"), dict):
+        return {**member, "config": _resolve_config(member["config"], scenario)}
+    return member
+
+
+def _run_analysts(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
+                  summaries: dict | None = None) -> pl.DataFrame | None:
+    if not scenario.analysts:
+        return None
+    first_bar: datetime = bars["ts"].min()
+    last_bar: datetime = bars["ts"].max()
+    if scenario.train_until is not None:
+        until = history.filter(pl.col("ts").dt.date() <= scenario.train_until)["ts"].max()
+        if until is None:
+            raise DataError(
+                f"{scenario.source}: train_until {scenario.train_until} is before the first "
+                f"bar ({history['ts'].min()}); there is nothing to train on. Move it later."
+            )
+    else:
+        until = first_bar
+    frames = []
+    for i, analyst in enumerate(build_analysts(scenario)):
+        try:
+            analyst.fit(history, until=until, **_fit_options(scenario, analyst))
+            signals = analyst.predict(history, start=first_bar, end=last_bar)
+        except (ConfigError, DataError) as exc:
+            raise type(exc)(f"{scenario.source}: analysts[{i}] ({analyst.name}): {exc}") from None
+        summary = getattr(analyst, "fit_summary", None)
+        if summaries is not None and callable(summary) and summary():
+            summaries[f"{i}:{analyst.name}"] = summary()
+        if signals.height == 0:
+            raise DataError(
+                f"{scenario.source}: analyst {analyst.name!r} produced no signal between "
+                f"{first_bar} and {last_bar}; check its look-back against the period (or the "
+                "dates in its file)."
+            )
+        frames.append(signals)
+    return merge_signals(frames)
+
+
+def _fit_options(scenario: Scenario, analyst) -> dict:
+    """Per-symbol models train through the scenario's executor when the file asks for one
+    (an ``executor:`` section) and this process is not itself an executor's worker."""
+    from analysts import TrainableAnalyst
+    from engine.executor import in_worker
+
+    if ("executor" in scenario.model_fields_set and isinstance(analyst, TrainableAnalyst)
+            and not in_worker()):
+        return {"executor": scenario.executor}
+    return {}
+
+
+def merge_signals(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Outer-join several analysts' signals on (ts, asset).
+
+    A column that several analysts emit (two ``prob_up`` forecasts) is their mean over the
+    analysts that have a value for that row: the simplest ensemble, and symmetric, so the
+    order of the analysts in the file does not matter.
+    """
+    if len(frames) == 1:
+        return frames[0].sort(SIGNAL_KEYS)
+    tagged = []
+    for i, frame in enumerate(frames):
+        values = [c for c in frame.columns if c not in SIGNAL_KEYS]
+        tagged.append(frame.rename({c: f"{c}\x00{i}" for c in values}))
+    merged = tagged[0]
+    for frame in tagged[1:]:
+        merged = merged.join(frame, on=list(SIGNAL_KEYS), how="full", coalesce=True)
+    names: dict[str, list[str]] = {}
+    for column in merged.columns:
+        if "\x00" in column:
+            names.setdefault(column.split("\x00")[0], []).append(column)
+    merged = merged.select(
+        *SIGNAL_KEYS,
+        *[pl.mean_horizontal(cols).alias(name) if len(cols) > 1 else pl.col(cols[0]).alias(name)
+          for name, cols in names.items()],
+    )
+    return merged.sort(SIGNAL_KEYS)
+
+
+def _benchmark_returns(
+    benchmark: Benchmark | None, bars: pl.DataFrame, panel: Panel, end: date | None,
+    scenario: Scenario,
+) -> tuple[pl.DataFrame | None, str | None]:
+    if benchmark is None:
+        return None, None
+    calendar = pl.DataFrame({"ts": bars["ts"].unique().sort()})
+    if benchmark.equal_weight:
+        per_asset = bars.select(
+            "ts", "asset", (pl.col("close") / pl.col("close").shift(1).over("asset") - 1.0)
+            .alias("r")
+        )
+        # One bar's return is the mean over the assets that traded on both bars: an equal-
+        # weight book rebalanced every bar, without costs.
+        mean = per_asset.group_by("ts").agg(pl.col("r").mean())
+        frame = calendar.join(mean, on="ts", how="left").sort("ts")
+        returns = frame["r"].fill_null(0.0).to_numpy().copy()
+        returns[0] = 0.0
+        return _returns_frame(panel, returns), "equal_weight"
+    if benchmark.dataset is None:
+        asset = benchmark.asset
+        if asset not in panel.assets:
+            raise ConfigError(
+                f"{scenario.source}: benchmark asset {asset!r} is not in the data's universe "
+                f"{list(panel.assets)[:20]}; name one of them, or use {{dataset: NAME, asset: "
+                f"{asset}}} for a separate dataset"
+            )
+        prices = bars.filter(pl.col("asset") == asset).select("ts", "close")
+        label = asset
+    else:
+        from engine.data import load_bars, match_ts_type
+
+        source = resolve_source(benchmark.dataset, scenario.base_dir)
+        loaded = load_bars(source, end=end)
+        assets = loaded["asset"].unique().sort().to_list()
+        asset = benchmark.asset
+        if asset is None:
+            if len(assets) != 1:
+                raise ConfigError(
+                    f"{scenario.source}: benchmark dataset {benchmark.dataset!r} holds "
+                    f"{len(assets)} assets; pick one with benchmark.asset (one of "
+                    f"{assets[:20]})"
+                )
+            asset = assets[0]
+        elif asset not in assets:
+            raise ConfigError(
+                f"{scenario.source}: benchmark dataset {benchmark.dataset!r} has no asset "
+                f"{asset!r}; its assets: {assets[:20]}"
+            )
+        prices = loaded.filter(pl.col("asset") == asset).select("ts", "close")
+        prices = match_ts_type(prices, bars["ts"].dtype)
+        label = f"{benchmark.dataset}:{asset}"
+    # Price the benchmark on the strategy's calendar with its last known close (as-of).
+    on_calendar = calendar.join_asof(prices.sort("ts"), on="ts", strategy="backward")
+    close = on_calendar["close"].to_numpy()
+    if not np.isfinite(close).any():
+        raise DataError(
+            f"{scenario.source}: benchmark {label} has no price on or before the backtest's "
+            f"bars ({calendar['ts'][0]} to {calendar['ts'][-1]}); pick a benchmark that "
+            "covers the period."
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.concatenate(([0.0], close[1:] / close[:-1] - 1.0))
+    returns[~np.isfinite(returns)] = 0.0
+    return _returns_frame(panel, returns), label
+
+
+def _returns_frame(panel: Panel, returns: np.ndarray) -> pl.DataFrame:
+    """Stamped like ``BacktestResult.returns`` (the panel's naive UTC ns calendar)."""
+    if returns.shape[0] != panel.n_bars:  # pragma: no cover - both come from the same bars
+        raise DataError("benchmark calendar does not match the backtest's bars")
+    return pl.DataFrame({"ts": pl.Series(panel.ts).cast(pl.Datetime("ns")), "return": returns})

@@ -1,0 +1,153 @@
+"""Run folders: where a command writes, how it writes, and what it may replace.
+
+One rule for every command (run, sweep, walk-forward, stress, train-rl, analyst train):
+
+- **Target.** ``--out`` wins, then the scenario's ``output.directory``, then
+  ``runs/<name>/<UTC time>`` under the working directory. Relative paths are made
+  absolute once, here, so a worker or a later ``chdir`` sees the same folder.
+- **Marker.** Every folder Alfred writes holds a :data:`MARKER` file. ``--overwrite``
+  replaces only a folder with that marker; any other existing folder (your notes, the
+  scenario's own folder, the current directory or a parent of the scenario file) is
+  refused with exit 2 and left untouched.
+- **Staging.** A run is written to a hidden ``.<name>.partial-*`` folder beside the
+  target and renamed into place only when complete; an old run stays in place until the
+  new one is complete. Stale staging folders of killed runs are removed by the next run
+  into the same parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from engine.errors import ConfigError
+
+MARKER = ".alfred-run"
+_STALE_AFTER_S = 60.0  # a staging folder untouched this long belongs to a dead run
+
+
+def default_target(name: str, started_at: datetime, prefix: str = "") -> Path:
+    """``runs/<name>/<prefix><UTC time>`` (a suffix keeps two runs of one second apart)."""
+    base = Path("runs") / name / f"{prefix}{started_at:%Y%m%d-%H%M%S}"
+    target, n = base, 1
+    while target.exists():
+        target, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return target.resolve()
+
+
+def target_dir(chosen: str | os.PathLike[str] | None, name: str, started_at: datetime, *,
+               overwrite: bool, protect: tuple[Path, ...] = (), prefix: str = "") -> Path:
+    """The absolute folder a command writes, checked against what it may replace."""
+    if chosen is None:
+        return default_target(name, started_at, prefix)
+    target = Path(chosen).expanduser().resolve()
+    check_replaceable(target, overwrite=overwrite, protect=protect)
+    return target
+
+
+def check_replaceable(target: Path, *, overwrite: bool, protect: tuple[Path, ...] = ()) -> None:
+    """Raise ConfigError unless ``target`` is free, or an Alfred run folder and ``overwrite``."""
+    check_not_protected(target, protect)
+    if not target.exists() and not target.is_symlink():
+        return
+    if not target.is_dir():
+        raise ConfigError(f"output {target} exists and is a file; choose a folder path")
+    if not overwrite:
+        raise ConfigError(f"output folder {target} already exists; pass --overwrite to replace "
+                          "it or --out to write somewhere else")
+    if not is_run_folder(target):
+        raise ConfigError(
+            f"output folder {target} exists and was not written by Alfred (no {MARKER} file "
+            "in it), so --overwrite will not replace it; choose another --out or remove it "
+            "yourself")
+
+
+def check_not_protected(target: Path, protect: tuple[Path, ...] = ()) -> None:
+    """The current directory, the scenario's folder and their parents are never targets."""
+    cwd = Path.cwd().resolve()
+    guarded = [cwd, *[p.resolve() for p in protect]]
+    for folder in guarded:
+        if target == folder or target in folder.parents:
+            what = "the current directory" if folder == cwd else f"the scenario's folder {folder}"
+            raise ConfigError(
+                f"output folder {target} is {what} or a parent of it; Alfred never writes "
+                "over it. Pass --out with a new folder (e.g. runs/try1)")
+
+
+def is_run_folder(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+def mark(folder: Path, kind: str) -> None:
+    """Write the marker that makes ``folder`` replaceable by a later ``--overwrite``."""
+    (folder / MARKER).write_text(json.dumps({"kind": kind, "alfred": 1}) + "\n",
+                                 encoding="utf-8")
+
+
+def remove_run_folder(folder: Path) -> None:
+    """Delete a folder Alfred wrote (refuses one without the marker)."""
+    if not is_run_folder(folder):
+        raise ConfigError(f"{folder} was not written by Alfred (no {MARKER}); not removing it")
+    shutil.rmtree(folder)
+
+
+def make_parents(folder: Path) -> list[Path]:
+    """mkdir -p that returns the folders it created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return list(reversed(missing))
+
+
+def remove_stale_staging(parent: Path) -> None:
+    """Staging folders of runs killed earlier (untouched for a while) are Alfred's garbage."""
+    now = time.time()
+    for stale in parent.glob(".*.partial-*"):
+        with contextlib.suppress(OSError):
+            if stale.is_dir() and now - stale.stat().st_mtime > _STALE_AFTER_S:
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def publish(staging: Path, target: Path, overwrite: bool) -> None:
+    """Move the finished run into place; an old run is removed only once the new one is in."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if not overwrite:  # created by someone else while we ran
+        raise ConfigError(f"output folder {target} appeared during the run; pass --overwrite")
+    check_replaceable(target, overwrite=True)
+    retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path, overwrite: bool, kind: str = "run") -> Iterator[Path]:
+    """Yield a hidden staging folder beside ``target``; on success move it into place
+    (:func:`publish`), on any error remove it and the parents made for it, so nothing
+    half-written is ever left at ``target``."""
+    created = make_parents(target.parent)
+    remove_stale_staging(target.parent)
+    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        mark(staging, kind)
+        yield staging
+        publish(staging, target, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise

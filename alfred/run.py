@@ -1,0 +1,364 @@
+"""Run a scenario end to end: data -> analysts -> strategies -> engine -> report files.
+
+``run_scenario`` is what ``alfred run`` calls. Its contract with the file system is the
+part users rely on most: a run folder either holds a complete result or does not exist.
+Everything is written into a hidden temporary folder next to the target and renamed
+into place only after the last file is written, so a crash, a bad strategy setting
+found half-way or Ctrl-C never leaves a folder that looks like a finished run.
+
+Each strategy runs twice on the same panel and signals: with the scenario's costs, and
+with ``Costs.zero()`` for the "without costs" figures, so the cost drag is measured
+rather than guessed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from alfred.fingerprint import make_fingerprint
+from alfred.inputs import ScenarioInputs, build_analysts, load_inputs
+from alfred.outputs import (
+    make_parents,
+    mark,
+    publish,
+    remove_stale_staging,
+    target_dir,
+)
+from alfred.report_jobs import ReportJob, ReportWriter
+from alfred.scenario import Scenario, StrategySpec, load_scenario, scenario_to_dict
+from engine.costs import Costs
+from engine.errors import ConfigError, DataError
+
+# progress(step, done, total): a description of the step starting now and how many of
+# ``total`` steps are finished.
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class StrategyRun:
+    """One strategy's result in a scenario run (headline figures; the rest is on disk)."""
+
+    label: str
+    strategy: str
+    run_dir: Path
+    final_equity: float
+    total_return: float  # with costs
+    total_return_without_costs: float
+    n_trades: int  # round trips, including positions still open at the end
+    metrics: dict[str, Any] = field(default_factory=dict)  # metrics.json, when written
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ``alfred run`` prints: where the run went and the headline figures."""
+
+    name: str
+    run_dir: Path
+    runs: tuple[StrategyRun, ...]
+    benchmark: str | None
+    benchmark_return: float | None  # total over the backtest period
+    period: tuple[datetime, datetime]
+    n_bars: int
+    n_assets: int
+    elapsed_s: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScenarioCheck:
+    """What ``validate_scenario`` found: the scenario is runnable on this data."""
+
+    scenario: Scenario
+    source: str
+    period: tuple[datetime, datetime]
+    n_bars: int
+    n_assets: int
+    strategies: tuple[str, ...]
+    benchmark: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def validate_scenario(scenario: str | os.PathLike[str] | Scenario) -> ScenarioCheck:
+    """Everything ``run_scenario`` checks before it simulates, without simulating.
+
+    Schema, component names and settings, data source, universe, period, benchmark, the
+    analysts' signals and each strategy's plan (so "k larger than the universe" is
+    caught here too). Nothing is written.
+    """
+    scenario = _as_scenario(scenario)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        strategies = _build_strategies(scenario)
+        build_analysts(scenario)
+        inputs = load_inputs(scenario)
+        for i, (spec, strategy) in enumerate(zip(scenario.strategy_list, strategies,
+                                                 strict=True)):
+            with _located(scenario, i, spec):
+                strategy.plan(inputs.panel, inputs.signals)
+    return ScenarioCheck(
+        scenario=scenario,
+        source=inputs.source,
+        period=_period(inputs),
+        n_bars=inputs.panel.n_bars,
+        n_assets=inputs.panel.n_assets,
+        strategies=tuple(s.run_label for s in scenario.strategy_list),
+        benchmark=inputs.benchmark_label,
+        warnings=_messages(caught),
+    )
+
+
+def run_scenario(
+    scenario: str | os.PathLike[str] | Scenario,
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+) -> RunSummary:
+    """Run every strategy of a scenario and write its run folder.
+
+    ``out`` overrides ``output.directory``; by default the run goes to
+    ``runs/<name>/<UTC timestamp>`` under the working directory. An existing folder is a
+    ConfigError unless ``overwrite``. With one strategy the run folder holds its report;
+    with several, one sub-folder per strategy label plus a comparison at the top.
+    """
+    started = time.perf_counter()
+    started_at = datetime.now(UTC)
+    scenario = _as_scenario(scenario)
+    report = progress or (lambda step, done, total: None)
+    specs = scenario.strategy_list
+    total = 2 + 3 * len(specs) + (1 if len(specs) > 1 else 0)
+    done = 0
+
+    strategies = _build_strategies(scenario)
+    build_analysts(scenario)
+    target = _target_dir(scenario, out, overwrite, started_at)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        _seed(scenario.seed)
+        report("loading data and running analysts", done, total)
+        inputs = load_inputs(scenario)
+        done += 1
+
+        created = make_parents(target.parent)
+        remove_stale_staging(target.parent)
+        staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        mark(staging, "run")
+        views = scenario.report.tearsheet or scenario.report.plots
+        writer = ReportWriter(len(specs), views, scratch=staging)
+        try:
+            fingerprint = make_fingerprint(bars=inputs.history, signals=inputs.signals,
+                                           benchmark=inputs.benchmark, seed=scenario.seed,
+                                           data_source=inputs.source, started_at=started_at)
+            runs = []
+            multi = len(specs) > 1
+
+            def written(job: ReportJob) -> None:
+                nonlocal done
+                done += 1
+                report(f"{job.label}: report written", done, total)
+
+            for i, (spec, strategy) in enumerate(zip(specs, strategies, strict=True)):
+                run_dir = staging / spec.run_label if multi else staging
+                run_dir.mkdir(exist_ok=True)
+                label = spec.run_label
+                report(f"{label}: backtest with costs", done, total)
+                with _located(scenario, i, spec):
+                    result = _backtest(scenario, inputs, strategy, scenario.costs)
+                    done += 1
+                    report(f"{label}: backtest without costs", done, total)
+                    gross = _backtest(scenario, inputs, strategy, Costs.zero())
+                done += 1
+                report(f"{label}: writing report", done, total)
+                _write_json(run_dir / "fingerprint.json", fingerprint)
+                if inputs.analyst_summaries:
+                    _write_json(run_dir / "analysts.json", inputs.analyst_summaries)
+                _write_config(run_dir / "config.yaml", _single(scenario, spec), inputs, started_at)
+                writer.submit(_report_job(run_dir, result, gross, inputs, scenario, label),
+                              written)
+                runs.append((spec, run_dir, result, gross))
+            writer.finish(written)
+            if multi:
+                report("writing comparison", done, total)
+                _write_json(staging / "fingerprint.json", fingerprint)
+                _write_config(staging / "config.yaml", scenario, inputs, started_at)
+                from reports import write_comparison
+
+                write_comparison(staging, [run_dir for _, run_dir, _, _ in runs])
+                done += 1
+            report("finishing", done, total)
+            publish(staging, target, overwrite)
+        except BaseException:
+            writer.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in reversed(created):  # e.g. runs/<name>/ made for this run only
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
+    done += 1
+    report("done", done, total)
+
+    summaries = tuple(
+        _strategy_run(spec, target / run_dir.relative_to(staging), result, gross)
+        for spec, run_dir, result, gross in runs
+    )
+    bench = inputs.benchmark
+    return RunSummary(
+        name=scenario.name,
+        run_dir=target,
+        runs=summaries,
+        benchmark=inputs.benchmark_label,
+        benchmark_return=(None if bench is None
+                          else float(np.prod(1.0 + bench["return"].to_numpy()) - 1.0)),
+        period=_period(inputs),
+        n_bars=inputs.panel.n_bars,
+        n_assets=inputs.panel.n_assets,
+        elapsed_s=time.perf_counter() - started,
+        warnings=tuple(dict.fromkeys((*_messages(caught), *writer.warnings))),
+    )
+
+
+def _as_scenario(scenario: str | os.PathLike[str] | Scenario) -> Scenario:
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, str | os.PathLike):
+        return load_scenario(scenario)
+    raise ConfigError(f"expected a scenario path or a Scenario, got {type(scenario).__name__}")
+
+
+def _build_strategies(scenario: Scenario) -> list:
+    from alfred.components import get_strategy
+
+    built = []
+    for i, spec in enumerate(scenario.strategy_list):
+        with _located(scenario, i, spec):
+            built.append(get_strategy(spec.name, **spec.config))
+    return built
+
+
+class _located:
+    """Prefix a strategy's ConfigError/DataError with the scenario file and the key path."""
+
+    def __init__(self, scenario: Scenario, index: int, spec: StrategySpec) -> None:
+        if scenario.strategies is None:
+            self.where = f"{scenario.source}: strategy ({spec.name})"
+        else:
+            self.where = f"{scenario.source}: strategies[{index}] ({spec.run_label})"
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, ConfigError | DataError) and not str(exc).startswith(self.where):
+            raise type(exc)(f"{self.where}: {exc}") from None
+        return False
+
+
+def _backtest(scenario: Scenario, inputs: ScenarioInputs, strategy, costs: Costs):
+    from engine.backtest import run_backtest
+
+    return run_backtest(inputs.panel, inputs.signals, strategy=strategy,
+                        settings=scenario.simulation.replace(costs=costs))
+
+
+def _report_job(run_dir: Path, result, gross, inputs: ScenarioInputs, scenario: Scenario,
+                label: str) -> ReportJob:
+    title = scenario.name if scenario.strategies is None else f"{scenario.name}: {label}"
+    return ReportJob(label=label, run_dir=run_dir, result=result, gross=gross,
+                     benchmark=inputs.benchmark, benchmark_label=inputs.benchmark_label,
+                     title=title, tearsheet=scenario.report.tearsheet,
+                     plots=scenario.report.plots)
+
+
+def _seed(seed: int) -> None:
+    """Seed the global generators analysts may use; CPU runs are then bit-reproducible.
+
+    The legacy global numpy state is seeded on purpose: it is what third-party model code
+    draws from when it is not handed a Generator.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002
+
+
+def _target_dir(scenario: Scenario, out: str | os.PathLike[str] | None, overwrite: bool,
+                started_at: datetime, prefix: str = "") -> Path:
+    """The run folder (see :mod:`alfred.outputs` for the rule and what --overwrite may do)."""
+    chosen = out if out is not None else scenario.output.directory
+    protect = (scenario.base_dir,) if scenario.source != "<string>" else ()
+    return target_dir(chosen, scenario.name, started_at, overwrite=overwrite,
+                      protect=protect, prefix=prefix)
+
+
+def _single(scenario: Scenario, spec: StrategySpec) -> Scenario:
+    """The scenario as if it had only this strategy (what its sub-folder reproduces)."""
+    if scenario.strategies is None:
+        return scenario
+    return scenario.model_copy(update={"strategy": spec, "strategies": None})
+
+
+def _write_config(path: Path, scenario: Scenario, inputs: ScenarioInputs,
+                  started_at: datetime) -> None:
+    """The resolved scenario: defaults filled in, anchors expanded, input paths absolute.
+
+    ``output`` is left empty so that running this file again writes a new run folder.
+    """
+    resolved = scenario_to_dict(scenario)
+    resolved["data"]["source"] = inputs.source
+    for analyst in resolved["analysts"]:
+        path_value = analyst["config"].get("path")
+        if isinstance(path_value, str):
+            analyst["config"]["path"] = str(scenario.resolve_path(path_value))
+    resolved["output"] = {"directory": None}
+    header = (f"# Resolved scenario {scenario.name!r} as run at "
+              f"{started_at.isoformat(timespec='seconds')}; rerun with `alfred run {path.name}`.\n")
+    path.write_text(header + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True),
+                    encoding="utf-8")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    import json
+
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _strategy_run(spec: StrategySpec, run_dir: Path, result, gross) -> StrategyRun:
+    import json
+
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    equity = result.equity["equity"]
+    return StrategyRun(
+        label=spec.run_label,
+        strategy=spec.name,
+        run_dir=run_dir,
+        final_equity=float(equity[-1]),
+        total_return=float(equity[-1] / result.capital - 1.0),
+        total_return_without_costs=float(gross.equity["equity"][-1] / gross.capital - 1.0),
+        n_trades=int(result.trades.height),
+        metrics=metrics,
+    )
+
+
+def _period(inputs: ScenarioInputs) -> tuple[datetime, datetime]:
+    return inputs.bars["ts"].min(), inputs.bars["ts"].max()
+
+
+def _messages(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for w in caught:
+        seen.setdefault(f"{w.category.__name__}: {w.message}", None)
+    return tuple(seen)

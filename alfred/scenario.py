@@ -1,0 +1,408 @@
+"""Scenario files: the one YAML file that reproduces a result.
+
+A scenario names the data, the analysts, the strategy (or several, compared side by
+side), costs, capital, fill model, leverage limits, seed, report options and output
+directory. The schema is strict on purpose: a typo in a key is an error with a "did you
+mean", never a silently ignored setting, because a silently ignored ``slipage_bps`` makes
+a backtest look better than it is. YAML is read with ``yaml.safe_load`` only and
+components are picked from registries by name, so a scenario can never import code.
+
+Anchors and merge keys work (``costs: {<<: *base, slippage_bps: 3}``); anchors shared by
+several sections live under top-level keys starting with ``x-`` (the docker-compose
+convention), which the schema ignores. Duplicate keys are errors, not "last one wins".
+
+Relative paths *inside* a scenario (``data.source``, an analyst's ``path``) are resolved
+against the scenario file's folder, so ``alfred run`` works from any working directory;
+``output.directory`` is resolved against the working directory, like any CLI output.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from alfred._scenario_errors import (
+    bad_scalar_error,
+    pydantic_to_config_error,
+    yaml_to_config_error,
+)
+from alfred.stress import StressSpec
+from alfred.sweep import SweepSpec
+from alfred.walkforward import WalkForwardSpec
+from engine.errors import ConfigError
+from engine.executor import ExecutorSpec
+from engine.settings import Costs, SimulationSettings
+from engine.types import FillName
+from portfolio import RLSpec  # pydantic only: no torch/gymnasium at import
+
+# Resampling rules a scenario may ask for: a count and a polars calendar unit.
+_FREQUENCY_RE = re.compile(r"^[1-9][0-9]*(d|w|mo|q|y)$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    """Frozen and closed: unknown keys are errors (see module docstring for why)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataSpec(_Strict):
+    """Which bars to load and which slice of them the scenario uses."""
+
+    source: str = Field(description="bundled dataset name, imported dataset name or a path")
+    assets: list[str] | None = Field(default=None, description="universe; 'all' = every asset")
+    start: date | None = None
+    end: date | None = None
+    frequency: str | None = Field(default=None, description="resample rule, e.g. 1w, 1mo, 1q")
+    regime: str | None = Field(default=None, description="a named historical window (gfc, "
+                               "covid_crash, ...; alfred regimes lists them): sets start/end")
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _all_means_every_asset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value == "all":
+                return None
+            raise ValueError(f"assets must be 'all' or a list of asset names, got {value!r}")
+        return value
+
+    @field_validator("assets")
+    @classmethod
+    def _unique_assets(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("assets is an empty list; list at least one asset or use 'all'")
+            dupes = sorted({a for a in value if value.count(a) > 1})
+            if dupes:
+                raise ValueError(f"assets lists {dupes} more than once; list each asset once")
+        return value
+
+    @field_validator("frequency")
+    @classmethod
+    def _known_frequency(cls, value: str | None) -> str | None:
+        if value is not None and not _FREQUENCY_RE.match(value):
+            raise ValueError(
+                f"frequency {value!r} is not a resample rule; use a count and a unit such as "
+                "1d, 1w, 2w, 1mo, 1q or 1y (or leave it out to keep the data's own bars)"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _regime_sets_the_period(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("regime") is None:
+            return values
+        from reports.regimes import get_regime
+
+        try:
+            regime = get_regime(str(values["regime"]))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        for key in ("start", "end"):
+            given = values.get(key)
+            if given is not None and str(given) != str(getattr(regime, key)):
+                raise ValueError(
+                    f"data.regime {regime.name!r} sets the period ({regime.start} to "
+                    f"{regime.end}); drop data.{key} ({given}) or drop data.regime")
+        return {**values, "start": regime.start, "end": regime.end}
+
+    @model_validator(mode="after")
+    def _ordered_period(self) -> DataSpec:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"data.start {self.start} is after data.end {self.end}; swap them")
+        return self
+
+    @field_serializer("assets")
+    def _write_all(self, value: list[str] | None) -> list[str] | str:
+        return "all" if value is None else value
+
+
+class Benchmark(_Strict):
+    """What the strategy is measured against.
+
+    Exactly one form: ``equal_weight`` (the data's own universe, rebalanced every bar, no
+    costs), ``{asset: X}`` (an asset of the data), or ``{dataset: NAME}`` with an optional
+    ``asset`` (a bundled or imported dataset, e.g. the S&P 500 index).
+    """
+
+    dataset: str | None = None
+    asset: str | None = None
+    equal_weight: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Benchmark:
+        if self.equal_weight and (self.dataset or self.asset):
+            raise ValueError(
+                "benchmark is either 'equal_weight' or {dataset/asset}, not both; drop one"
+            )
+        if not self.equal_weight and not (self.dataset or self.asset):
+            raise ValueError(
+                "benchmark needs 'equal_weight', {asset: NAME} or {dataset: NAME, asset: NAME}"
+            )
+        return self
+
+
+class AnalystSpec(_Strict):
+    """An analyst from ``analysts.REGISTRY`` and the settings handed to its constructor."""
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class StrategySpec(_Strict):
+    """A strategy from ``strategies.REGISTRY``; ``label`` names its run among several."""
+
+    name: str
+    label: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("label")
+    @classmethod
+    def _path_safe_label(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME_RE.match(value):
+            raise ValueError(
+                f"label {value!r} becomes a folder name; use letters, digits, '_', '-' or '.'"
+            )
+        return value
+
+    @property
+    def run_label(self) -> str:
+        return self.label or self.name
+
+
+# The scenario's ``costs:`` section is the engine's own Costs model (one shape, one
+# validation); CostsSpec is its name in the schema.
+CostsSpec = Costs
+
+
+class Leverage(_Strict):
+    max_gross: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    max_net: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+
+class ReportOptions(_Strict):
+    tearsheet: bool = True
+    plots: bool = True
+
+
+class OutputSpec(_Strict):
+    directory: str | None = Field(
+        default=None, description="run folder; default runs/<name>/<timestamp>"
+    )
+
+
+class Scenario(_Strict):
+    """A complete, validated scenario. Build it with :func:`load_scenario`."""
+
+    name: str
+    description: str = ""
+    data: DataSpec
+    benchmark: Benchmark | None = None
+    analysts: list[AnalystSpec] = Field(default_factory=list)
+    train_until: date | None = Field(
+        default=None,
+        description="analysts are fit on bars up to and including this date; the backtest "
+        "starts at the first bar after it so no decision uses in-sample signals",
+    )
+    strategy: StrategySpec | None = None
+    strategies: list[StrategySpec] | None = None
+    costs: Costs = Field(default_factory=Costs)
+    capital: float = Field(default=1_000_000.0, gt=0, allow_inf_nan=False)
+    fill: FillName = "next_open"
+    unsafe_same_close: bool = False
+    leverage: Leverage = Field(default_factory=Leverage)
+    fractional: bool = True
+    seed: int = 0
+    report: ReportOptions = Field(default_factory=ReportOptions)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    # what `alfred train-rl` trains and evaluates (the RL portfolio manager)
+    rl: RLSpec | None = None
+    # how fan-outs of this scenario (sweep variants, walk-forward folds, stress paths,
+    # tuning trials) run: local processes by default, or Ray
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    # what `alfred sweep` varies (a grid or random sample of this file's own keys)
+    sweep: SweepSpec | None = None
+    # what `alfred walkforward` does: analysts refit per fold, one stitched OOS curve
+    walkforward: WalkForwardSpec | None = None
+    # what `alfred stress` does: the strategies on synthetic paths built from the data
+    stress: StressSpec | None = None
+
+    # Folder of the scenario file, for resolving relative input paths (None = cwd), and
+    # the file's name for error messages.
+    _base_dir: Path | None = PrivateAttr(default=None)
+    _source: str = PrivateAttr(default="<scenario>")
+
+    @field_validator("name")
+    @classmethod
+    def _path_safe_name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(
+                f"name {value!r} becomes a folder name; use letters, digits, '_', '-' or '.'"
+            )
+        return value
+
+    @field_validator("benchmark", mode="before")
+    @classmethod
+    def _benchmark_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value == "equal_weight":
+                return {"equal_weight": True}
+            raise ValueError(
+                f"benchmark {value!r} is ambiguous; write 'equal_weight', "
+                f"{{asset: {value}}} for an asset of the data or {{dataset: {value}}} "
+                "for a bundled or imported dataset"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if (self.strategy is None) == (self.strategies is None):
+            raise ValueError(
+                "give exactly one of 'strategy' (one run) or 'strategies' (a list compared "
+                "side by side)"
+            )
+        if self.strategies is not None:
+            if not self.strategies:
+                raise ValueError("strategies is an empty list; list at least one strategy")
+            labels = [s.run_label for s in self.strategies]
+            dupes = sorted({lb for lb in labels if labels.count(lb) > 1})
+            if dupes:
+                raise ValueError(
+                    f"strategies share the run label(s) {dupes}; give each a distinct 'label'"
+                )
+        self.simulation  # noqa: B018 - the engine's own checks, at schema time
+        if self.train_until is not None:
+            if not self.analysts:
+                raise ValueError("train_until is set but there are no analysts to fit; drop it")
+            if self.data.end is not None and self.train_until >= self.data.end:
+                raise ValueError(
+                    f"train_until {self.train_until} leaves no bars to backtest before data.end "
+                    f"{self.data.end}; move it earlier"
+                )
+        return self
+
+    @property
+    def simulation(self) -> SimulationSettings:
+        """Costs, fill, capital, limits and quantity rule as the engine takes them."""
+        return SimulationSettings(
+            costs=self.costs, capital=self.capital, fill=self.fill,
+            unsafe_same_close=self.unsafe_same_close,
+            max_gross_leverage=self.leverage.max_gross,
+            max_net_leverage=self.leverage.max_net, fractional=self.fractional)
+
+    @property
+    def strategy_list(self) -> list[StrategySpec]:
+        """Every strategy run, whether the file used ``strategy`` or ``strategies``."""
+        return list(self.strategies) if self.strategies is not None else [self.strategy]
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir if self._base_dir is not None else Path.cwd()
+
+    def resolve_path(self, value: str) -> Path:
+        """An input path from the scenario, relative to the scenario file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def source(self) -> str:
+        """Where the scenario came from (its file path), for error messages."""
+        return self._source
+
+    def located(self, base_dir: Path | None, source: str | None = None) -> Scenario:
+        """A copy that resolves relative input paths against ``base_dir``."""
+        clone = self.model_copy()
+        clone._base_dir = None if base_dir is None else Path(base_dir).resolve()
+        clone._source = source if source is not None else self._source
+        return clone
+
+
+def parse_scenario(
+    text: str, *, source: str = "<string>", base_dir: Path | None = None
+) -> Scenario:
+    """Validate scenario YAML text; errors name ``source``, the key path and its line."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise yaml_to_config_error(exc, source) from None
+    except ValueError as exc:  # a well-formed scalar PyYAML cannot build, e.g. 2020-13-01
+        raise bad_scalar_error(exc, text, source) from None
+    if raw is None:
+        raise ConfigError(f"{source} is empty; a scenario needs at least 'name', 'data' and "
+                          "'strategy' (see scenarios/quickstart.yaml)")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must be a mapping of keys (name:, data:, strategy: ...), "
+                          f"not a {type(raw).__name__}")
+    _reject_duplicate_keys(text, source)
+    # Top-level ``x-...`` keys hold YAML anchors shared by the sections below (the
+    # docker-compose convention); they are not settings, so the schema never sees them.
+    raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise pydantic_to_config_error(exc, raw, text, source, Scenario) from None
+    return scenario.located(base_dir, source)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (strict schema, safe YAML, anchors allowed)."""
+    path = Path(path)
+    if not path.is_file():
+        hint = " (it is a folder)" if path.is_dir() else ""
+        raise ConfigError(f"scenario file {path} not found{hint}; pass the path of a .yaml file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read scenario file {path}: {exc}") from None
+    return parse_scenario(text, source=str(path), base_dir=path.resolve().parent)
+
+
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    """Plain data with every default filled in (dates as ISO strings)."""
+    return scenario.model_dump(mode="json")
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    return yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False, allow_unicode=True)
+
+
+def _reject_duplicate_keys(text: str, source: str) -> None:
+    """``safe_load`` keeps the last of two equal keys silently; a scenario must not."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:  # pragma: no cover - safe_load already parsed it
+        raise yaml_to_config_error(exc, source) from None
+    stack = [root]
+    visited: set[int] = set()  # aliases share nodes; a recursive anchor must not loop
+    while stack:
+        node = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if key != "<<" and key in seen:
+                    raise ConfigError(
+                        f"{source}: key {key!r} appears twice in the same mapping (lines "
+                        f"{seen[key]} and {key_node.start_mark.line + 1}); keep one"
+                    )
+                seen[key] = key_node.start_mark.line + 1
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)

@@ -1,0 +1,326 @@
+"""Running a sweep: variants fanned out through the executor, resumable, summarised.
+
+Layout of a sweep folder::
+
+    sweep.yaml        the scenario and sweep as resolved (a resumed sweep must match it)
+    tasks.jsonl       one line per finished variant (the executor's journal)
+    runs/<key>/       a normal run folder per variant (``alfred report`` works on it)
+    summary.csv/.parquet/.md   one row per variant and strategy, sorted by the metric
+
+Selection bias is the point of the summary's last column: the best of 40 configurations
+has a high Sharpe ratio by luck alone, so each row carries its deflated Sharpe ratio
+(Bailey & López de Prado) for the number of configurations tried: the probability that
+its true Sharpe is above the best one expected from that many unskilled trials.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+from pydantic import ValidationError
+
+from alfred.outputs import check_not_protected, check_replaceable, mark, remove_run_folder
+from alfred.scenario import Scenario, load_scenario, scenario_to_dict
+from alfred.sweep._spec import SweepSpec, expand, set_dotted
+from engine.configs import did_you_mean
+from engine.errors import ConfigError, DataError
+from engine.executor import Task, TaskResult, make_executor
+
+# Headline metrics kept in the summary and the journal (with costs; metrics.json has all).
+SUMMARY_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar",
+                   "volatility", "win_rate_periods", "win_rate_trades", "n_trades",
+                   "turnover", "exposure", "psr", "benchmark_total_return", "alpha")
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    params: dict[str, Any]
+    scenario: dict[str, Any]  # plain data, validated
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    out: Path
+    summary: pl.DataFrame
+    n_variants: int
+    n_failed: int
+    n_resumed: int
+    failures: tuple[TaskResult, ...]
+    elapsed_s: float
+    executor: str
+
+
+def plan_sweep(scenario: Scenario, spec: SweepSpec | None = None) -> list[Variant]:
+    """Every variant, validated (schema and component configs) before anything runs."""
+    spec = spec or scenario.sweep
+    if spec is None:
+        raise ConfigError(f"{scenario.source} has no sweep: section; add one, e.g. "
+                          "sweep: {params: {strategy.config.k: [2, 3, 4]}}")
+    base = scenario_to_dict(scenario)
+    base.pop("sweep", None)
+    universe = None
+    if spec.symbols == "all":
+        universe = _universe(scenario)
+    known = sorted(_dotted_keys(base))
+    variants = []
+    for i, params in enumerate(expand(spec, universe)):
+        tree = copy.deepcopy(base)
+        for key, value in params.items():
+            set_dotted(tree, key, value)
+        if params.get("data.regime") is not None:  # a named regime brings its own period
+            tree["data"].update(start=None, end=None)
+        _validate(tree, scenario, params, known)
+        digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode())
+        variants.append(Variant(key=f"v{i:04d}-{digest.hexdigest()[:8]}", params=params,
+                                scenario=tree))
+    return variants
+
+
+def run_sweep(scenario: str | os.PathLike[str] | Scenario, out: str | os.PathLike[str] |
+              None = None, *, executor: Any = None, workers: int | str | None = None,
+              overwrite: bool = False, progress: bool = True,
+              limit: int | None = None) -> SweepResult:
+    """Run (or resume) a sweep into ``out``; see the module docstring for the layout.
+
+    ``executor`` overrides the scenario's ``executor:`` section (a kind name or a mapping)
+    and ``workers`` its worker count. An existing folder of the *same* sweep resumes:
+    finished variants are read from its journal, not rerun. ``limit`` runs only the
+    first N unfinished variants (to try a sweep, or to split it across sessions).
+    """
+    started = time.perf_counter()
+    scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    spec = scenario.sweep
+    variants = plan_sweep(scenario, spec)
+    # absolute once, here: workers may run in another folder (the README's default-folder
+    # sweep used to fail every variant on a relative path)
+    target = (Path(out).expanduser() if out is not None else (
+        Path("runs") / "sweeps" / scenario.name / datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    ).resolve()
+    protect = (scenario.base_dir,) if scenario.source != "<string>" else ()
+    check_not_protected(target, protect)
+    manifest = _manifest(scenario, variants)
+    _prepare(target, manifest, overwrite)
+    journal = target / "tasks.jsonl"
+    tasks = [
+        Task(key=v.key, fn=run_variant,
+             args=(v.scenario, str(scenario.base_dir), str(target / "runs" / v.key),
+                   spec.tearsheet, spec.plots),
+             config=v.params)
+        for v in variants
+    ]
+    if limit is not None:
+        from engine.executor import Journal
+
+        done = set(Journal(journal).finished())
+        keep = {t.key for t in tasks if t.key not in done}
+        keep = set(sorted(keep, key=[t.key for t in tasks].index)[:limit]) | done
+        tasks = [t for t in tasks if t.key in keep]
+    ex = make_executor(executor if executor is not None else scenario.executor, workers=workers)
+    results: list[TaskResult] = []
+    with ex:
+        for result in ex.imap(tasks, progress="sweep" if progress else None, journal=journal):
+            results.append(result)
+    by_key = {v.key: v for v in variants}
+    summary = summarise(target, [r for r in results if r.ok], by_key, spec)
+    _write_summary(target, summary, spec, len(variants))
+    failures = tuple(r for r in results if not r.ok)
+    if failures:
+        (target / "failures.json").write_text(json.dumps(
+            [{"key": r.key, "params": r.config, "error": r.error} for r in failures],
+            indent=2, default=str))
+    return SweepResult(out=target, summary=summary, n_variants=len(variants),
+                       n_failed=len(failures), n_resumed=sum(r.resumed for r in results),
+                       failures=failures, elapsed_s=time.perf_counter() - started,
+                       executor=ex.describe())
+
+
+def run_variant(tree: dict[str, Any], base_dir: str, out: str, tearsheet: bool,
+                plots: bool) -> dict[str, Any]:
+    """One variant, as a normal run folder; returns headline metrics per strategy label.
+
+    Module-level so any executor can ship it to a worker; it rebuilds the scenario from
+    plain data there, resolving its relative paths against the original file's folder.
+    """
+    from alfred.run import run_scenario
+    from engine.executor import apply_worker_threads
+
+    apply_worker_threads()
+    tree = copy.deepcopy(tree)
+    tree["report"] = {"tearsheet": tearsheet, "plots": plots}
+    tree["output"] = {"directory": None}
+    scenario = Scenario.model_validate(tree).located(Path(base_dir), source="sweep variant")
+    out_dir = Path(out).resolve()
+    summary = run_scenario(scenario, out=out_dir, overwrite=True)
+    return {
+        run.label: {"run_dir": str(Path(run.run_dir).resolve().relative_to(out_dir.parent.parent)),
+                    **{m: run.metrics.get("with_costs", {}).get(m) for m in SUMMARY_METRICS}}
+        for run in summary.runs
+    }
+
+
+def summarise(target: Path, results: list[TaskResult], variants: dict[str, Variant],
+              spec: SweepSpec) -> pl.DataFrame:
+    """One row per (variant, strategy) with its params, metrics and deflated Sharpe."""
+    rows = []
+    for result in results:
+        variant = variants.get(result.key)
+        if variant is None:
+            continue  # a journal line of a variant no longer in the sweep
+        for label, metrics in result.value.items():
+            row = {"variant": result.key, "strategy": label}
+            row.update({k: _cell(v) for k, v in variant.params.items()})
+            row.update(metrics)
+            rows.append(row)
+    if not rows:
+        return pl.DataFrame()
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    frame = frame.with_columns(pl.Series("dsr", _deflated(target, frame)))
+    if spec.metric not in frame.columns:
+        raise ConfigError(f"sweep metric {spec.metric!r} is not in the summary"
+                          f"{did_you_mean(spec.metric, frame.columns)}; choose one of "
+                          f"{', '.join(SUMMARY_METRICS)} or dsr")
+    return frame.sort(spec.metric, descending=spec.order == "desc", nulls_last=True)
+
+
+def _deflated(target: Path, frame: pl.DataFrame) -> list[float | None]:
+    """DSR of each row for n_trials = the number of rows (configurations tried)."""
+    from reports import deflated_sharpe_ratio
+
+    series, sharpes = [], []
+    for run_dir in frame["run_dir"].to_list():
+        equity = pl.read_parquet(target / run_dir / "equity.parquet", columns=["equity"])
+        values = equity["equity"].to_numpy()
+        returns = values[1:] / values[:-1] - 1.0
+        series.append(returns)
+        sd = returns.std(ddof=1) if returns.size > 1 else 0.0
+        sharpes.append(returns.mean() / sd if sd > 0 else np.nan)
+    finite = np.asarray([s for s in sharpes if np.isfinite(s)])
+    variance = float(finite.var(ddof=1)) if finite.size > 1 else 0.0
+    out = []
+    for returns in series:
+        value = deflated_sharpe_ratio(returns, len(series), variance)
+        out.append(None if not np.isfinite(value) else float(value))
+    return out
+
+
+def _write_summary(target: Path, summary: pl.DataFrame, spec: SweepSpec, n: int) -> None:
+    if summary.height == 0:
+        return
+    summary.write_parquet(target / "summary.parquet")
+    flat = summary.with_columns(
+        [pl.col(c).cast(pl.String) for c, t in summary.schema.items() if t.is_nested()])
+    flat.write_csv(target / "summary.csv")
+    lines = [f"# Sweep summary: {n} variants, sorted by {spec.metric} ({spec.order})", "",
+             "dsr = deflated Sharpe ratio for the number of configurations tried.", ""]
+    columns = [c for c in flat.columns if c != "run_dir"]
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    for row in flat.iter_rows(named=True):
+        lines.append("| " + " | ".join(_fmt(row[c]) for c in columns) + " |")
+    (target / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def _manifest(scenario: Scenario, variants: list[Variant]) -> dict[str, Any]:
+    return {"scenario": scenario_to_dict(scenario), "source": scenario.source,
+            "variants": [{"key": v.key, "params": v.params} for v in variants]}
+
+
+def _prepare(target: Path, manifest: dict[str, Any], overwrite: bool) -> None:
+    """Create the folder, or check that an existing one holds this very sweep (resume)."""
+    path = target / "sweep.yaml"
+    text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    if target.exists():
+        if overwrite:
+            check_replaceable(target, overwrite=True)
+            remove_run_folder(target)
+        elif not path.is_file():
+            raise ConfigError(f"{target} exists and is not a sweep folder; pick another --out "
+                              "or pass --overwrite")
+        elif yaml.safe_load(path.read_text(encoding="utf-8")) != yaml.safe_load(text):
+            raise ConfigError(
+                f"{target} holds a different sweep (its sweep.yaml differs from this scenario "
+                "and grid), so it cannot be resumed; pick another --out or pass --overwrite"
+            )
+        else:
+            for stale in (target / "runs").glob(".*.partial-*"):
+                shutil.rmtree(stale, ignore_errors=True)  # left by a killed variant
+            return
+    (target / "runs").mkdir(parents=True)
+    mark(target, "sweep")
+    path.write_text(text, encoding="utf-8")
+
+
+def _validate(tree: dict[str, Any], scenario: Scenario, params: dict[str, Any],
+              known: list[str]) -> None:
+    from alfred.inputs import build_analysts
+    from alfred.run import _build_strategies
+
+    where = f"{scenario.source}: sweep variant {params}"
+    try:
+        variant = Scenario.model_validate(tree).located(scenario.base_dir, where)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = ".".join(str(p) for p in error["loc"])
+            if error["type"] == "extra_forbidden":
+                swept = next((k for k in params if k == loc or loc.startswith(k + ".")
+                              or k.startswith(loc + ".")), loc)
+                problems.append(f"sweep key {swept!r} does not exist in the scenario schema"
+                                f"{did_you_mean(swept, known)}")
+            else:
+                problems.append(f"{loc}: {str(error['msg']).removeprefix('Value error, ')} "
+                                f"(got {error.get('input')!r})")
+        raise ConfigError(f"{where}: " + "; ".join(problems)) from None
+    try:
+        _build_strategies(variant)
+        build_analysts(variant)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}") from None
+
+
+def _dotted_keys(tree: Any, prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            path = f"{prefix}{key}"
+            keys.add(path)
+            keys |= _dotted_keys(value, path + ".")
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            keys |= _dotted_keys(value, f"{prefix}{i}.")
+    return keys
+
+
+def _universe(scenario: Scenario) -> list[str]:
+    from alfred.inputs import resolve_source
+    from engine.data import load_bars
+
+    try:
+        source = resolve_source(scenario.data.source, scenario.base_dir)
+        bars = load_bars(source, assets=scenario.data.assets, end=scenario.data.end)
+    except (ConfigError, DataError) as exc:
+        raise type(exc)(f"{scenario.source}: data: {exc}") from None
+    return bars["asset"].unique().sort().to_list()

@@ -1,0 +1,148 @@
+"""One fold's analyst work: fit on the training window, forecast the test window.
+
+This is the expensive part of a walk-forward (model training), so it is what fans out
+through the executor; the backtests that follow are milliseconds and run in order in
+the parent, because each fold starts with the capital the previous one ended with.
+
+Causal features are computed once per worker process for the whole dataset (the
+analysts' feature store) and sliced per fold, instead of being rebuilt for every fold:
+a causal feature at bar t depends on bars up to t only, so a fold's rows hold nothing
+from after their own bar (tested: changing later bars changes nothing fitted), and the
+labels of bars past a fold's cut-off are never used by a fit (the fit keeps rows whose
+label is observed by then). Recursive features (RSI, MACD, ATR) carry their smoothing
+from the start of the data rather than restarting it at the training window's start.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from alfred.scenario import Scenario
+
+_HISTORY: dict[tuple, pl.DataFrame] = {}  # per worker process: the dataset, loaded once
+
+
+def load_history(scenario: Scenario) -> tuple[str, pl.DataFrame]:
+    """Every bar of the scenario's data up to data.end (no start cut: training windows
+    may reach before data.start), loaded once per process."""
+    from alfred.inputs import resolve_source
+    from engine.data import load_bars, resample_bars
+
+    spec = scenario.data
+    source = resolve_source(spec.source, scenario.base_dir)
+    key = (str(source), tuple(spec.assets or ()), spec.end, spec.frequency)
+    if key not in _HISTORY:
+        bars = load_bars(source, assets=spec.assets, end=spec.end)
+        if spec.frequency is not None:
+            bars = resample_bars(bars, spec.frequency)
+        _HISTORY.clear()
+        _HISTORY[key] = bars
+    return str(source), _HISTORY[key]
+
+
+def build_fold_analysts(scenario: Scenario, validation: float | None) -> list:
+    from alfred.inputs import build_analysts
+    from analysts import TrainableAnalyst
+
+    analysts = build_analysts(scenario)
+    if validation is None:
+        return analysts
+    out = []
+    for analyst in analysts:
+        if isinstance(analyst, TrainableAnalyst):
+            analyst = type(analyst)(analyst.config.model_copy(
+                update={"validation_fraction": validation}))
+        out.append(analyst)
+    return out
+
+
+def fit_fold(analysts: list, history: pl.DataFrame, train_start: datetime,
+             train_end: datetime) -> list:
+    """Fit every analyst on the bars of the training window only."""
+    window = history.filter((pl.col("ts") >= train_start) & (pl.col("ts") <= train_end))
+    for analyst in analysts:
+        analyst.fit(window, until=train_end)
+    return analysts
+
+
+def predict_fold(analysts: list, history: pl.DataFrame, test_start: datetime,
+                 test_end: datetime) -> pl.DataFrame:
+    """Merged signals for the test window; each forecast sees bars up to its own ts (the
+    analysts' as-of rule), and no bar after the window is even passed in."""
+    from alfred.inputs import merge_signals
+
+    visible = history.filter(pl.col("ts") <= test_end)
+    frames = [a.predict(visible, start=test_start, end=test_end) for a in analysts]
+    return merge_signals(frames)
+
+
+def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
+                     test_start: datetime, test_end: datetime) -> dict[str, Any] | None:
+    """``pred_return`` vs the realised return over the analyst's horizon on the test
+    window, next to the naive forecast of no change. None for analysts without it."""
+    from analysts.evaluation import magnitude_metrics
+
+    if "pred_return" not in signals.columns:
+        return None
+    horizon = int(getattr(analyst.config, "horizon", 1) or 1)
+    realised = (history.sort("asset", "ts").with_columns(
+        (pl.col("close").shift(-horizon).over("asset") / pl.col("close") - 1.0).alias("_real"))
+        .select("ts", "asset", "close", "_real"))
+    rows = (signals.select("ts", "asset", "pred_return")
+            .join(realised, on=["ts", "asset"], how="inner")
+            .filter(pl.col("_real").is_not_null() & pl.col("pred_return").is_not_null()
+                    & (pl.col("ts") >= test_start) & (pl.col("ts") <= test_end)))
+    if rows.height == 0:
+        return None
+    pred, real, close = (rows[c].to_numpy() for c in ("pred_return", "_real", "close"))
+    model = magnitude_metrics(pred, real, close)
+    naive = magnitude_metrics(np.zeros_like(real), real, close)
+    return {"horizon": horizon, "rows": rows.height,
+            "pct_return_mae": model["pct_return_mae"], "sign_accuracy": model["sign_accuracy"],
+            "naive_pct_return_mae": naive["pct_return_mae"],
+            "beats_naive": bool(model["pct_return_mae"] < naive["pct_return_mae"])}
+
+
+def fold_task(tree: dict[str, Any], base_dir: str, dates: dict[str, str],
+              validation: float | None) -> dict[str, Any]:
+    """Executor task: the signals of one fold and how its forecasts scored."""
+    from engine.executor import apply_worker_threads
+
+    apply_worker_threads()
+    started = time.perf_counter()
+    scenario = Scenario.model_validate(tree).located(Path(base_dir), "walk-forward fold")
+    _, history = load_history(scenario)
+    stamp = lambda key, end=False: _as_ts(history, dates[key], end)  # noqa: E731
+    from analysts import feature_store
+
+    analysts = build_fold_analysts(scenario, validation)
+    test_start, test_end = stamp("test_start"), stamp("test_end", True)
+    with feature_store(history):
+        fit_fold(analysts, history, stamp("train_start"), stamp("train_end", True))
+        fitted = time.perf_counter()
+        visible = history.filter(pl.col("ts") <= test_end)
+        own = [a.predict(visible, start=test_start, end=test_end) for a in analysts]
+    from alfred.inputs import merge_signals
+
+    signals = merge_signals(own)
+    metrics = {}
+    for i, (analyst, frame) in enumerate(zip(analysts, own, strict=True)):
+        scored = forecast_metrics(analyst, frame, history, test_start, test_end)
+        if scored is not None:
+            metrics[f"{i}:{analyst.name}"] = scored
+    return {"signals": signals, "analysts": metrics, "fit_s": fitted - started,
+            "predict_s": time.perf_counter() - fitted}
+
+
+def _as_ts(history: pl.DataFrame, day: str, end: bool) -> datetime:
+    """The first (or, with ``end``, the last) bar timestamp on ``day``."""
+    stamps = history.filter(pl.col("ts").dt.date() == np.datetime64(day, "D").astype(object))
+    if stamps.height == 0:  # pragma: no cover - fold dates come from these very bars
+        raise ValueError(f"no bar on {day}")
+    return stamps["ts"].max() if end else stamps["ts"].min()

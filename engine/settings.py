@@ -1,0 +1,173 @@
+"""How the engine simulates: one frozen, validated settings object for every workflow.
+
+:class:`SimulationSettings` holds the costs, fill model, capital, leverage limits and
+quantity rule that a backtest, a walk-forward fold, a stress path and the RL environment
+all share; the scenario builds one, ``run_backtest`` takes one (or the same values as
+keywords), the RL environment is built from one. Validation happens here and only here,
+so a value that a scenario accepts can never be refused later by the engine.
+
+Costs are **on by default**: a backtest without explicit costs still pays commission,
+half the bid/ask spread, slippage and a short-borrow fee. ``Costs.zero()`` turns them off
+explicitly (reports then say so).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from engine.configs import Frozen
+from engine.kernels import SimParams
+from engine.types import FillName
+
+_NON_NEGATIVE = ("commission_bps", "commission_fixed", "slippage_bps", "half_spread_bps",
+                 "borrow_fee_bps")
+
+
+class Costs(Frozen):
+    """Per-order and per-period costs.
+
+    A buy fills at ``ref_price * (1 + (half_spread_bps + slippage_bps) / 1e4)``, a sell at
+    ``ref_price * (1 - ...)``. Commission is ``|qty * fill_price| * commission_bps / 1e4``
+    plus ``commission_fixed`` per filled order. Shorts pay ``borrow_fee_bps`` a year on
+    their market value, accrued every bar; positive cash earns ``cash_rate`` a year.
+    ``participation_cap`` limits an order to that share of the fill bar's volume.
+    """
+
+    owner: ClassVar[str] = "costs"
+
+    commission_bps: float = 1.0
+    commission_fixed: float = 0.0
+    slippage_bps: float = 2.0
+    half_spread_bps: float = 1.0
+    borrow_fee_bps: float = 50.0
+    cash_rate: float = 0.0
+    participation_cap: float | None = None
+
+    @field_validator(*_NON_NEGATIVE, mode="before")
+    @classmethod
+    def _finite_non_negative(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                math.isfinite(value) and value >= 0):
+            raise ValueError(f"costs.{info.field_name} must be a finite number >= 0, "
+                             f"got {value!r}")
+        return value
+
+    @field_validator("cash_rate", mode="before")
+    @classmethod
+    def _finite_rate(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value):
+            raise ValueError(f"costs.cash_rate must be a finite number (a yearly rate such as "
+                             f"0.02), got {value!r}")
+        return value
+
+    @field_validator("participation_cap", mode="before")
+    @classmethod
+    def _cap_in_unit_interval(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                math.isfinite(value) and 0 < value <= 1):
+            raise ValueError(
+                f"costs.participation_cap must be in (0, 1] (a share of the bar's volume), "
+                f"got {value!r}; leave it unset for no cap")
+        return value
+
+    @classmethod
+    def zero(cls) -> Costs:
+        """No costs at all (for cross-checks and 'before costs' figures)."""
+        return cls(commission_bps=0.0, commission_fixed=0.0, slippage_bps=0.0,
+                   half_spread_bps=0.0, borrow_fee_bps=0.0, cash_rate=0.0,
+                   participation_cap=None)
+
+    @property
+    def price_impact_bps(self) -> float:
+        return self.half_spread_bps + self.slippage_bps
+
+    @property
+    def one_way_rate(self) -> float:
+        """Proportional cost of one trade: commission plus half-spread plus slippage."""
+        return (self.commission_bps + self.price_impact_bps) / 1e4
+
+    @property
+    def is_zero(self) -> bool:
+        return self == Costs.zero()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def to_costs(self) -> Costs:
+        """Itself (the scenario's ``costs`` section is a :class:`Costs`)."""
+        return self
+
+
+class SimulationSettings(Frozen):
+    """Everything that decides how orders fill and the book is kept, besides the plan.
+
+    ``fill='same_close'`` fills a decision at the close it was computed from; it is
+    refused unless ``unsafe_same_close=True``. Close-only data always fills at the next
+    close (:meth:`fill_for`).
+    """
+
+    owner: ClassVar[str] = "simulation settings"
+
+    costs: Costs = Field(default_factory=Costs)
+    capital: float = Field(1_000_000.0, gt=0, allow_inf_nan=False)
+    fill: FillName = "next_open"
+    unsafe_same_close: bool = False
+    max_gross_leverage: float = Field(1.0, gt=0, allow_inf_nan=False)
+    max_net_leverage: float = Field(1.0, gt=0, allow_inf_nan=False)
+    fractional: bool = True
+
+    @model_validator(mode="after")
+    def _same_close_guard(self) -> SimulationSettings:
+        if self.fill == "same_close" and not self.unsafe_same_close:
+            raise ValueError(
+                "fill: same_close trades at the close the decision was made at (look-ahead "
+                "unless your signals are computed before the close); set "
+                "unsafe_same_close: true to accept that, or use next_open / next_close")
+        return self
+
+    def replace(self, **values: Any) -> SimulationSettings:
+        """A validated copy with ``values`` changed (None values are ignored)."""
+        given = {k: v for k, v in values.items() if v is not None}
+        if not given:
+            return self
+        merged = {name: getattr(self, name) for name in type(self).model_fields}
+        merged.update(given)
+        return type(self)(**merged)
+
+    def without_costs(self) -> SimulationSettings:
+        return self.replace(costs=Costs.zero())
+
+    def fill_for(self, has_open: bool) -> Literal["next_open", "next_close", "same_close"]:
+        """The fill mode on data with or without opens (close-only -> next close)."""
+        return "next_close" if self.fill == "next_open" and not has_open else self.fill
+
+    def sim_params(self, periods_per_year: float) -> SimParams:
+        """The kernels' scalar settings (shared by backtests and the RL environment)."""
+        costs = self.costs
+        return SimParams(
+            commission_rate=costs.commission_bps / 1e4,
+            commission_fixed=float(costs.commission_fixed),
+            impact_rate=costs.price_impact_bps / 1e4,
+            borrow_rate_per_bar=costs.borrow_fee_bps / 1e4 / periods_per_year,
+            cash_rate_per_bar=costs.cash_rate / periods_per_year,
+            participation_cap=(np.nan if costs.participation_cap is None
+                               else costs.participation_cap),
+            max_gross=float(self.max_gross_leverage),
+            max_net=float(self.max_net_leverage),
+            fractional=bool(self.fractional),
+        )
+
+    def backtest_kwargs(self) -> dict[str, Any]:
+        """These settings as ``run_backtest`` keywords."""
+        return {"settings": self}
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for reports and result metadata."""
+        return {**self.model_dump(exclude={"costs"}), "costs": self.costs.to_dict()}

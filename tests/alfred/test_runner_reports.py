@@ -1,0 +1,80 @@
+"""Report writing in worker interpreters: same files, errors that keep their type."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from alfred import run_backtest
+from alfred.report_jobs import ReportJob, ReportWriter
+from engine import Costs
+from engine.errors import ConfigError, RunError
+
+
+def tiny_result(costs: Costs | None = None):
+    ts = [datetime(2021, 1, 4) + timedelta(days=i) for i in range(30)]
+    bars = pl.DataFrame({"ts": ts * 2, "asset": ["A"] * 30 + ["B"] * 30,
+                         "close": np.r_[100 * 1.01 ** np.arange(30), 50 + np.arange(30.0)]}
+                        ).sort("ts", "asset")
+    return run_backtest(bars, strategy="equal_weight", costs=costs)
+
+
+def job(run_dir, label="a", result=None) -> ReportJob:
+    result = tiny_result() if result is None else result
+    return ReportJob(label=label, run_dir=run_dir, result=result,
+                     gross=tiny_result(Costs.zero()), benchmark=None, benchmark_label=None,
+                     title=label, tearsheet=False, plots=False)
+
+
+def parallel_writer(scratch) -> ReportWriter:
+    writer = ReportWriter(2, views=True, scratch=scratch)
+    writer.max_workers = 2  # whatever this machine's CPU count
+    return writer
+
+
+@pytest.mark.slow  # two fresh interpreters import polars, numba and the reports stack
+def test_workers_write_the_same_files_as_in_process(tmp_path):
+    for name in ("inline", "w1", "w2"):
+        (tmp_path / name).mkdir()
+    inline = ReportWriter(1, views=False, scratch=tmp_path)
+    assert not inline.parallel
+    done: list[str] = []
+    inline.submit(job(tmp_path / "inline"), lambda j: done.append(j.label))
+    writer = parallel_writer(tmp_path)
+    writer.submit(job(tmp_path / "w1", "w1"), lambda j: done.append(j.label))
+    writer.submit(job(tmp_path / "w2", "w2"), lambda j: done.append(j.label))
+    assert done == ["a"]  # workers report on collection, in submission order
+    writer.finish(lambda j: done.append(j.label))
+    assert done == ["a", "w1", "w2"]
+    expected = json.loads((tmp_path / "inline" / "metrics.json").read_text())
+    for name in ("w1", "w2"):
+        got = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert got["with_costs"] == expected["with_costs"]
+        assert pl.read_parquet(tmp_path / name / "equity.parquet").equals(
+            pl.read_parquet(tmp_path / "inline" / "equity.parquet"))
+    # the worker's scratch files are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inline", "w1", "w2"]
+
+
+def test_a_worker_input_error_keeps_its_type(tmp_path):
+    writer = parallel_writer(tmp_path)
+    writer.submit(job(tmp_path / "missing"), lambda j: None)
+    with pytest.raises(ConfigError, match="does not exist"):
+        writer.finish(lambda j: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_bug_surfaces_as_run_error_with_its_traceback(tmp_path):
+    (tmp_path / "run").mkdir()
+    broken = ReportJob(label="b", run_dir=tmp_path / "run", result=None, gross=None,
+                       benchmark=None, benchmark_label=None, title="b", tearsheet=False,
+                       plots=False)
+    writer = parallel_writer(tmp_path)
+    writer.submit(broken, lambda j: None)
+    with pytest.raises(RunError) as info:
+        writer.finish(lambda j: None)
+    assert "Traceback" in str(info.value) and "'b'" in str(info.value)
