@@ -156,7 +156,7 @@ def compare(
             root = _run_folder(name)
             folders.extend(_sub_runs(root) or [root])
         comparison = reports.compare_runs(folders)
-        _print_frame(comparison.table, title="comparison")
+        _print_comparison(comparison.table, title="comparison")
         if out is not None:
             target = Path(out)
             target.mkdir(parents=True, exist_ok=True)
@@ -302,51 +302,54 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
         yield update
 
 
-# Headline metrics for the summary table: (metrics.json key candidates, column, format).
-_HEADLINE = (
-    (("cagr",), "CAGR", "pct"),
-    (("sharpe",), "Sharpe", "num"),
-    (("max_drawdown",), "Max DD", "pct"),
-)
-
-
 def _print_summary(summary: Any) -> None:
+    """One row per strategy, in the house vocabulary: closed trades counted as the
+    comparison counts them (open positions apart), numbers formatted by reports."""
+    from reports import format_metric
+
     start, end = summary.period
-    table = Table(title=f"{summary.name}: {summary.n_assets} assets, {summary.n_bars} bars, "
-                  f"{start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    table = _compact_table(f"{summary.name}: {summary.n_assets} assets, {summary.n_bars} "
+                           f"bars, {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     table.add_column("strategy", no_wrap=True)
-    table.add_column("return", justify="right")
-    table.add_column("no costs", justify="right")
-    for _, column, _ in _HEADLINE:
-        table.add_column(column, justify="right")
-    table.add_column("trades", justify="right")
+    for column in ("return", "no costs", "Sharpe", "max DD", "closed trades", "open"):
+        table.add_column(column, justify="right", no_wrap=column != "closed trades")
     for run in summary.runs:
-        cells = [run.label, f"{run.total_return:+.1%}", f"{run.total_return_without_costs:+.1%}"]
-        for keys, _, kind in _HEADLINE:
-            value = _metric(run.metrics, keys)
-            cells.append("" if value is None else (f"{value:+.1%}" if kind == "pct"
-                                                   else f"{value:.2f}"))
-        cells.append(str(run.n_trades))
-        table.add_row(*cells)
+        net = _section(run.metrics, "with_costs")
+        gross = _section(run.metrics, "without_costs")
+        closed = net.get("n_trades", run.n_trades)
+        table.add_row(
+            run.label,
+            format_metric("total_return", net.get("total_return", run.total_return)),
+            format_metric("total_return", gross.get("total_return",
+                                                    run.total_return_without_costs)),
+            format_metric("sharpe", net.get("sharpe")),
+            format_metric("max_drawdown", net.get("max_drawdown")),
+            format_metric("n_trades", closed),
+            format_metric("n_open_trades", net.get("n_open_trades",
+                                                   max(run.n_trades - int(closed), 0))))
     if summary.benchmark_return is not None:
-        table.add_row("benchmark", f"{summary.benchmark_return:+.1%}",
-                      "", *[""] * len(_HEADLINE), "")
+        table.add_row("benchmark", format_metric("total_return", summary.benchmark_return),
+                      "", "", "", "", "")
         table.caption = f"benchmark: {summary.benchmark}; returns after costs unless noted"
     _out().print(table)
     _print_warnings(summary.warnings)
     _out().print(Text(f"run folder: {summary.run_dir}  ({summary.elapsed_s:.1f} s)"))
 
 
-def _metric(metrics: dict, keys: tuple[str, ...]) -> float | None:
-    """A headline number from metrics.json, flat or under a "with_costs" section."""
-    for scope in (metrics, metrics.get("with_costs", {}), metrics.get("net", {})):
-        if not isinstance(scope, dict):
-            continue
-        for key in keys:
-            value = scope.get(key)
-            if isinstance(value, int | float):
-                return float(value)
-    return None
+def _section(metrics: dict, name: str) -> dict:
+    """A metrics.json section ("with_costs", "without_costs"), flat files as with_costs."""
+    block = metrics.get(name)
+    if isinstance(block, dict):
+        return block
+    return metrics if name == "with_costs" and "sharpe" in metrics else {}
+
+
+def _compact_table(title: str) -> Table:
+    """A borderless table that fits 80 columns: one space between columns, no edges."""
+    from rich import box
+
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                 padding=(0, 1))
 
 
 def _print_warnings(messages: tuple[str, ...]) -> None:
@@ -354,12 +357,27 @@ def _print_warnings(messages: tuple[str, ...]) -> None:
         _err().print(Text("warning: ", style="yellow") + Text(message))
 
 
-def _print_frame(frame: Any, title: str) -> None:
-    table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column))
-    for row in frame.iter_rows():
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+def _print_comparison(frame: Any, title: str) -> None:
+    """The comparison's headline columns, sized for an 80-column terminal: run names are
+    never cut (the period wraps first); the full table is in comparison.md/.csv/.html."""
+    from reports import format_metric
+
+    table = _compact_table(title)
+    table.add_column("run", no_wrap=True)
+    table.add_column("period")
+    for column in ("return", "Sharpe", "max DD"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("closed trades", justify="right")
+    for row in frame.iter_rows(named=True):
+        label = (f"benchmark {row['run']}" if row.get("strategy") == "benchmark"
+                 else row["run"])
+        trades = row.get("n_trades")
+        table.add_row(label, f"{row['start']} to {row['end']}",
+                      format_metric("total_return", row.get("total_return")),
+                      format_metric("sharpe", row.get("sharpe")),
+                      format_metric("max_drawdown", row.get("max_drawdown")),
+                      "" if trades is None or trades != trades else
+                      format_metric("n_trades", trades))
     _out().print(table)
 
 

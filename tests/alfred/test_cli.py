@@ -231,3 +231,26 @@ def test_report_and_compare_on_run_folders(tmp_path):
     assert list((tmp_path / "cmp").iterdir())
     result, text = invoke("report", str(tmp_path / "missing"))
     assert result.exit_code == 2 and "does not exist" in text
+
+
+def test_summary_and_compare_fit_80_columns_and_agree_on_closed_trades(tmp_path):
+    narrow = CliRunner(env={"COLUMNS": "80"})
+    path = write_scenario(tmp_path, "strategies: [{name: equal_weight}, {name: buy_and_hold}]\n"
+                          "benchmark: {asset: A}\n")
+    run = narrow.invoke(app, ["run", str(path), "-q", "-o", str(tmp_path / "multi")])
+    assert run.exit_code == 0, run.output
+    cmp = narrow.invoke(app, ["compare", str(tmp_path / "multi")])
+    assert cmp.exit_code == 0, cmp.output
+    for output in (run.output, cmp.output):
+        assert "…" not in output
+        assert max(len(line) for line in output.splitlines()) <= 80, output
+        assert "buy_and_hold" in output and "equal_weight" in output
+    assert "closed trades" in " ".join(run.output.split())
+    for name in ("equal_weight", "buy_and_hold"):
+        metrics = json.loads((tmp_path / "multi" / name / "metrics.json").read_text())
+        closed = metrics["with_costs"]["n_trades"]
+        rows = [line.split() for output in (run.output, cmp.output)
+                for line in output.splitlines() if line.split()[:1] == [name]]
+        assert len(rows) == 2
+        # the summary ends "... closed open"; the comparison ends "... closed trades"
+        assert rows[0][-2] == rows[1][-1] == f"{closed:.0f}", rows
