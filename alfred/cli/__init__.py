@@ -94,13 +94,23 @@ def run(
                                             "output.directory, else runs/<name>/<time>).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    tearsheet: Annotated[bool | None, typer.Option(
+        "--tearsheet/--no-tearsheet", help="Write (or skip) the HTML tear sheets; overrides "
+        "the scenario's report.tearsheet.", show_default=False)] = None,
 ) -> None:
     """Run a scenario: data, analysts, every strategy (with and without costs), reports."""
     from alfred.run import run_scenario
 
     with _exit_codes():
+        chosen: Any = scenario
+        if tearsheet is not None:
+            from alfred.scenario import load_scenario
+
+            loaded = load_scenario(scenario)
+            chosen = loaded.model_copy(update={"report": loaded.report.model_copy(
+                update={"tearsheet": tearsheet})})
         with _progress(quiet) as progress:
-            summary = run_scenario(scenario, out=out, overwrite=overwrite, progress=progress)
+            summary = run_scenario(chosen, out=out, overwrite=overwrite, progress=progress)
         _print_summary(summary)
 
 

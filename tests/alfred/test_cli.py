@@ -254,3 +254,14 @@ def test_summary_and_compare_fit_80_columns_and_agree_on_closed_trades(tmp_path)
         assert len(rows) == 2
         # the summary ends "... closed open"; the comparison ends "... closed trades"
         assert rows[0][-2] == rows[1][-1] == f"{closed:.0f}", rows
+
+
+def test_no_tearsheet_flag_overrides_the_scenario(tmp_path):
+    path = write_scenario(tmp_path, "strategy: {name: equal_weight}\n")
+    path.write_text(path.read_text().replace("tearsheet: false", "tearsheet: true"))
+    result, _ = invoke("run", str(path), "-q", "--no-tearsheet", "-o", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert not (tmp_path / "run" / "tearsheet.html").exists()
+    # the run records what it did, so `alfred report` rebuilds it the same way
+    assert "tearsheet: false" in (tmp_path / "run" / "config.yaml").read_text()
