@@ -15,6 +15,7 @@ strategy label plus ``summary.md`` at the top. Each report folder holds::
     plots/                 equity/drawdown/monthly/rolling Sharpe of the stitched curve,
                            folds.png (equity with fold boundaries, Sharpe per fold)
     tearsheet.html         quantstats tear sheet of the stitched curve (report.tearsheet)
+    report.html            stitched curve, in-sample vs out-of-sample, per-fold table
 
 Everything is written into a hidden staging folder renamed into place at the end.
 """
@@ -114,6 +115,13 @@ def _write_one(folder: Path, run, result, scenario: Scenario, inputs, started_at
                         inputs.benchmark, title=title, periods_per_year=ppy,
                         metrics=run.metrics,
                         benchmark_label=result.benchmark_label or "Benchmark")
+    from reports import render_walkforward, write_page
+
+    write_page(folder / "report.html", render_walkforward(
+        title=title, returns=run.returns, folds=folds, metrics=run.metrics,
+        in_sample=run.in_sample, benchmark=inputs.benchmark,
+        benchmark_label=result.benchmark_label or "Benchmark", periods_per_year=ppy,
+        tearsheet_href="tearsheet.html" if scenario.report.tearsheet else None))
 
 
 def fold_chart(path: Path, run, benchmark_label: str | None) -> Path:

@@ -350,6 +350,16 @@ def test_walkforward_report_folder(walkforward_run):
 
 
 @pytest.mark.slow
+def test_walkforward_writes_an_html_report_with_the_fold_table(walkforward_run):
+    page = (walkforward_run.run_dir / "report.html").read_text()
+    assert 'id="walkforward-folds"' in page and 'id="walkforward-is-oos"' in page
+    assert "<svg" in page
+    folds = walkforward_run.strategies[0].folds
+    for start in folds["test_start"].to_list():
+        assert str(start)[:10] in page
+
+
+@pytest.mark.slow
 def test_local_workers_give_the_inline_numbers(walkforward_run, tmp_path):
     from alfred.walkforward import run_walkforward
 
