@@ -2,6 +2,13 @@
 
     python benchmarks/bench_rl_env.py                 # 20 and 500 assets
     python benchmarks/bench_rl_env.py --assets 20 --steps 50000 --json out.json
+    python benchmarks/bench_rl_env.py --n-envs 16 64 256    # vectorised batch sizes
+
+Three envs: the single gymnasium ``PortfolioEnv`` (one numba call per step), the
+vectorised ``portfolio.vec_env.PortfolioVecEnv`` (one numba call per batch of envs; its
+rate counts env-steps, i.e. batch steps x envs) and the pandas baseline. Before timing,
+the vectorised env is checked against single envs stepped with the same actions (every
+env's final equity equal, bit for bit).
 
 Both envs do the same work per step: map the action to target weights within the
 leverage limits, rebalance at the next bar's price with commission and spread/slippage
@@ -32,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import SimulationSettings  # noqa: E402
 from engine.panel import Panel  # noqa: E402
 from portfolio import EnvConfig, PortfolioEnv, build_market  # noqa: E402
+from portfolio.vec_env import PortfolioVecEnv  # noqa: E402
 
 COSTS = {"commission_bps": 1.0, "slippage_bps": 2.0, "half_spread_bps": 1.0,
          "borrow_fee_bps": 0.0}
@@ -179,7 +187,44 @@ def _rate(env, actions: np.ndarray, steps: int, repeats: int) -> tuple[float, fl
     return best, final
 
 
-def run(n_assets: int, steps: int, repeats: int, n_bars: int) -> dict:
+def _vec_rate(vec: PortfolioVecEnv, actions: np.ndarray, steps: int, repeats: int) -> float:
+    """Env-steps per second of a batch: ``steps`` env-steps in batches of ``num_envs``."""
+    n_envs = vec.num_envs
+    batches = [np.ascontiguousarray(np.roll(actions, k, axis=0)[:n_envs]) for k in range(64)]
+    best = 0.0
+    for _ in range(repeats):
+        vec.reset()
+        started = time.perf_counter()
+        done = 0
+        while done < steps:
+            vec.step(batches[(done // n_envs) % len(batches)])
+            done += n_envs
+        best = max(best, done / (time.perf_counter() - started))
+    return best
+
+
+def check_vec_equals_single(market, n_envs: int, actions: np.ndarray) -> bool:
+    """Every env of a batch ends an episode with the single env's equity (same seed)."""
+    settings = SimulationSettings(costs=COSTS)
+    vec = PortfolioVecEnv(market, n_envs=n_envs, seed=3, settings=settings,
+                          episode_length=50)
+    singles = [PortfolioEnv(market, settings=settings, episode_length=50)
+               for _ in range(n_envs)]
+    vec.reset()
+    for e, env in enumerate(singles):
+        env.reset(seed=3 + e)
+    for k in range(50):
+        batch = np.ascontiguousarray(np.roll(actions, k, axis=0)[:n_envs])
+        _, _, _, infos = vec.step(batch)
+        for e, env in enumerate(singles):
+            _, _, _, _, info = env.step(batch[e])
+            if info["equity"] != infos[e]["equity"]:
+                return False
+    return True
+
+
+def run(n_assets: int, steps: int, repeats: int, n_bars: int,
+        n_envs: tuple[int, ...] = (64,)) -> dict:
     config = EnvConfig(signals=["pred_return"], episode_length=None, window=5, vol_window=20)
     panel, signal = synthetic(n_assets, n_bars)
     env = ours(panel, signal, config)
@@ -197,9 +242,19 @@ def run(n_assets: int, steps: int, repeats: int, n_bars: int) -> dict:
         _, _, _, _, a = env.step(actions[k])
         _, _, _, _, b = pandas_env.step(actions[k])
     gap = abs(a["equity"] - b["equity"]) / a["equity"]
+    vec_rates = {}
+    vec_equal = check_vec_equals_single(env.market, min(8, max(n_envs)), actions)
+    for k in n_envs:
+        vec = PortfolioVecEnv(env.market, n_envs=k, seed=0,
+                              settings=SimulationSettings(costs=COSTS), episode_length=None)
+        vec.reset()
+        vec.step(np.ascontiguousarray(actions[:k]) if k <= len(actions)
+                 else np.zeros((k, n_assets)))  # load the compiled kernel
+        vec_rates[k] = round(_vec_rate(vec, actions, max(steps, 4 * k), repeats))
     return {"assets": n_assets, "bars": n_bars, "obs_dim": int(env.observation_space.shape[0]),
             "steps_per_s_alfred": round(rate_ours), "steps_per_s_pandas": round(rate_pandas),
             "speedup": round(rate_ours / rate_pandas, 1),
+            "steps_per_s_vectorised": vec_rates, "vectorised_equals_single": vec_equal,
             "final_equity_rel_gap": float(f"{gap:.3g}")}
 
 
@@ -209,18 +264,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--bars", type=int, default=1_500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-envs", type=int, nargs="+", default=[16, 64, 256],
+                        help="batch sizes of the vectorised env")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    load_start = os.getloadavg()[0]
     rows = [run(n, args.steps if n <= 100 else max(2_000, args.steps // 10), args.repeats,
-                args.bars) for n in args.assets]
-    print(f"{'assets':>6} {'obs':>6} {'alfred steps/s':>15} {'pandas steps/s':>15} "
-          f"{'speedup':>8} {'equity gap':>11}")
+                args.bars, tuple(args.n_envs)) for n in args.assets]
+    print(f"{'assets':>6} {'obs':>6} {'single steps/s':>15} {'pandas steps/s':>15} "
+          f"{'speedup':>8} {'equity gap':>11}  vectorised env-steps/s (n_envs: rate)")
     for r in rows:
+        vec = ", ".join(f"{k}: {v:,}" for k, v in r["steps_per_s_vectorised"].items())
+        same = "equal to single" if r["vectorised_equals_single"] else "DIFFERS from single"
         print(f"{r['assets']:>6} {r['obs_dim']:>6} {r['steps_per_s_alfred']:>15,} "
-              f"{r['steps_per_s_pandas']:>15,} {r['speedup']:>7}x {r['final_equity_rel_gap']:>11.2g}")
+              f"{r['steps_per_s_pandas']:>15,} {r['speedup']:>7}x "
+              f"{r['final_equity_rel_gap']:>11.2g}  {vec} ({same})")
+    print(f"load average (1 min) at start {load_start:.1f}, at end {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     if args.json:
         machine = {"python": platform.python_version(), "machine": platform.machine(),
-                   "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
+                   "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+                   "load_avg_1m_start": load_start}
         args.json.write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
 
 
