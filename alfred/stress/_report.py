@@ -7,6 +7,7 @@
     returns.parquet      per-bar returns: path, strategy (or "benchmark"), ts, return
     quantiles.csv/.md    quantiles and mean of each metric across paths
     regimes.csv          per-regime breakdown (regimes generator only)
+    report.html          fan chart per strategy, quantile table, paths beating the benchmark
     plots/               stress_hist.png (Sharpe, max drawdown, CAGR histograms, strategy vs
                          benchmark), stress_paths.png (equity fan: median, 5-95% band)
                          -- only with report.plots
@@ -79,6 +80,13 @@ def _write(folder: Path, result, scenario: Scenario, started_at: datetime) -> No
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n",
                                          encoding="utf-8")
+    from reports import render_stress, write_page
+
+    write_page(folder / "report.html", render_stress(
+        title=f"{scenario.name}: stress test", returns=result.returns,
+        quantiles=result.quantiles, beats=result.beats(),
+        info=[f"{result.n_paths} paths, generator {result.generator}, seed {result.seed}",
+              "benchmark: equal weight of the path's assets, rebalanced every bar, no costs"]))
     if scenario.report.plots:
         plots = folder / "plots"
         plots.mkdir()

@@ -223,3 +223,12 @@ def test_trainable_analysts_are_fit_on_the_first_third_and_trade_the_rest(tmp_pa
     # 600 bars: fit up to bar 200 (600 // 3), trade bars 201..599
     assert ts.len() == 399
     assert result.returns.filter(pl.col("strategy") == "benchmark")["ts"].equals(ts)
+
+
+def test_stress_folder_has_an_html_report_with_fans_and_the_quantile_table(base):
+    page = (base.run_dir / "report.html").read_text()
+    assert 'id="stress-quantiles"' in page and 'id="stress-beats"' in page
+    assert 'id="stress-fan-0"' in page and 'id="stress-fan-1"' in page
+    median = base.quantiles.filter((pl.col("strategy") == "topk")
+                                   & (pl.col("metric") == "sharpe"))["q50"][0]
+    assert f"{median:.2f}" in page  # Sharpe in the house format (2 decimals)
