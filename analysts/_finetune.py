@@ -101,7 +101,8 @@ def windows(bars: pl.DataFrame, columns: tuple[str, ...], window: int, step: int
 
 def apply_lora(model: Any, spec: FineTuneSpec, default_targets: list[str]) -> Any:
     """Wrap ``model`` with LoRA adapters on ``target_modules`` (peft); only the adapters
-    train. Returns the peft model."""
+    train. Returns the peft model. The adapters' random initialisation is seeded from
+    ``spec.train.seed``, so two identical fine-tunes are bit-identical on CPU."""
     try:
         import peft
     except ImportError:  # pragma: no cover - peft is in the ml extra
@@ -112,8 +113,11 @@ def apply_lora(model: Any, spec: FineTuneSpec, default_targets: list[str]) -> An
     if missing:
         raise ConfigError(f"fine_tune.target_modules {missing} are not modules of the model; "
                           f"linear layers it has: {sorted(_linear_names(model))}")
+    from analysts.training import seed_everything
+
     config = peft.LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
                              target_modules=targets)
+    seed_everything(spec.train.seed)
     return peft.get_peft_model(model, config)
 
 

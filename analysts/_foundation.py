@@ -13,6 +13,8 @@ seeded from ``(seed, t)`` alone, so changing or appending later bars never chang
 from __future__ import annotations
 
 from abc import abstractmethod
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -26,6 +28,8 @@ from analysts.base import AnalystConfig, TimeLike
 from engine.errors import ConfigError, DataError
 
 _OUTPUT = ("ts", "asset", "score", "prob_up", "pred_return", "uncertainty")
+# A file in a weights folder holding the last date of the pretraining data (ISO date).
+PRETRAINED_FILE = "pretrained_through.txt"
 
 
 class ForecastConfig(AnalystConfig):
@@ -42,6 +46,9 @@ class ForecastConfig(AnalystConfig):
     device: str = "auto"
     tuned_configs: str | None = Field(None, description="per-symbol settings promoted from "
                                       "alfred tune (alfred analyst promote)")
+    pretrained_through: date | None = Field(None, description="last date of the model's "
+                                            "pretraining data (default: the weights "
+                                            f"folder's {PRETRAINED_FILE}, if any)")
 
     @field_validator("aggregate")
     @classmethod
@@ -62,6 +69,24 @@ class ForecastAnalyst(ConfiguredAnalyst):
     def model_min_context(self) -> int:
         """Fewest bars the model can forecast from."""
         return 2
+
+    @property
+    def pretrained_through(self) -> date | None:
+        """Last date of the pretraining data: the config's ``pretrained_through``, else
+        the weights folder's ``pretrained_through.txt``; None for random weights or when
+        unknown. A test window on or before it is inside the pretraining period."""
+        if self.config.pretrained_through is not None:
+            return self.config.pretrained_through
+        folder = getattr(self.config, "weights_dir", None)
+        file = Path(folder).expanduser() / PRETRAINED_FILE if folder else None
+        if file is None or not file.is_file():
+            return None
+        text = file.read_text().strip()
+        try:
+            return datetime.fromisoformat(text).date()
+        except ValueError:
+            raise ConfigError(f"{file} holds {text[:40]!r}, not an ISO date; write the last "
+                              f"date of the model's pretraining data, e.g. 2024-01-31") from None
 
     @abstractmethod
     def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int,

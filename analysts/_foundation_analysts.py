@@ -78,7 +78,7 @@ class TotoAnalyst(ForecastAnalyst):
         self._toto = other.toto
 
     def fit_summary(self) -> dict[str, Any]:
-        return _model_summary(self.config, self.training)
+        return _model_summary(self.config, self.training, self.pretrained_through)
 
     def forecast_paths(self, contexts: dict[str, np.ndarray], seed: int,
                        stamps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -117,10 +117,13 @@ def _paths(fc, b: int, v: int) -> np.ndarray:
     return np.moveaxis(fc.samples[b, v], -1, 0)
 
 
-def _model_summary(config: Any, training: dict[str, Any] | None) -> dict[str, Any]:
-    """Which weights forecast (said plainly when they are random) and any fine-tuning."""
+def _model_summary(config: Any, training: dict[str, Any] | None,
+                   through: Any = None) -> dict[str, Any]:
+    """Which weights forecast (said plainly when they are random), the last date of their
+    pretraining data when known, and any fine-tuning."""
     if config.weights_dir is not None:
-        model = {"weights_dir": config.weights_dir}
+        model = {"weights_dir": config.weights_dir,
+                 "pretrained_through": None if through is None else str(through)}
         if getattr(config, "tokenizer_dir", None):
             model["tokenizer_dir"] = config.tokenizer_dir
     else:
@@ -261,7 +264,7 @@ class KronosAnalyst(ForecastAnalyst):
                                           clip=self.config.clip)
 
     def fit_summary(self) -> dict[str, Any]:
-        out = _model_summary(self.config, self.training)
+        out = _model_summary(self.config, self.training, self.pretrained_through)
         out["temperatures"] = self.temperatures()
         return out
 

@@ -21,7 +21,7 @@ import uuid
 import warnings
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -49,7 +49,9 @@ class TrainableConfig(AnalystConfig):
     stopping. ``vix_dataset``: a dataset name (e.g. ``vix``) whose close feeds VIX
     features. ``per_symbol``: one model per asset instead of one pooled model.
     ``tuned_configs``: per-symbol settings promoted from a tuning run (implies
-    per_symbol).
+    per_symbol). ``train_start``: the first bar a training (or validation) sample may be
+    dated; earlier bars still feed the features' warm-up and the first windows, but no
+    label before it is learnt from (default: the data's first bar).
     """
 
     horizon: int = Field(1, ge=1)
@@ -59,6 +61,7 @@ class TrainableConfig(AnalystConfig):
     vix_dataset: str | None = None
     per_symbol: bool = False
     tuned_configs: str | None = None
+    train_start: datetime | date | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
@@ -186,11 +189,16 @@ class TrainableAnalyst(ConfiguredAnalyst):
 
         rows = feature_rows(history, config.features, config.horizon, config.window,
                             self._vix(config), name=self.name, what=f"a fit up to {until}")
+        first = _train_start(config, history, until, self.name)
+        if first is not None:  # samples dated before train_start are not learnt from
+            rows = Rows(rows.frame.with_columns(pl.col("_eligible") & (pl.col("ts") >= first)),
+                        rows.columns, rows.warmup, rows.horizon)
         cut = fit_cut(rows, until, config.validation_fraction, self.name, history,
                       config.window)
-        scaler = FeatureScaler().fit(
-            rows.frame.filter(pl.col("_ready") & (pl.col("ts") <= cut.train_end)),
-            rows.columns)
+        in_training = pl.col("_ready") & (pl.col("ts") <= cut.train_end)
+        if first is not None:
+            in_training = in_training & (pl.col("ts") >= first)
+        scaler = FeatureScaler().fit(rows.frame.filter(in_training), rows.columns)
         x = _scaled(rows, scaler)
         y_train = self.labels(rows, cut.train_rows)
         y_val = self.labels(rows, cut.val_rows)
@@ -330,6 +338,18 @@ class TrainableAnalyst(ConfiguredAnalyst):
                 raise DataError(f"{path}/config.json: unit {key!r} lacks {exc}; the file is "
                                 f"incomplete, save the analyst again") from None
         return analyst
+
+
+def _train_start(config: TrainableConfig, history: pl.DataFrame, until: datetime,
+                 name: str) -> datetime | None:
+    """``config.train_start`` in the bars' time type, checked against the fit's cut-off."""
+    if config.train_start is None:
+        return None
+    first = as_datetime(config.train_start, history["ts"].dtype, "train_start")
+    if first >= until:
+        raise DataError(f"analyst {name!r}: train_start {first} is not before the fit's "
+                        f"cut-off {until}; move train_start earlier or the cut-off later")
+    return first
 
 
 def _scaled(rows: Rows, scaler: FeatureScaler) -> np.ndarray:

@@ -136,8 +136,9 @@ def _direction_of(rows: pl.DataFrame, predictor: str, use_prob: bool,
                 else rows["pred_return"].to_numpy() > 0)
     if predictor == "always_up":
         return np.ones(n, bool)
-    if predictor == "majority":
-        return np.full(n, majority_up)
+    if predictor == "majority":  # a per-row column when rows pool several fit periods
+        return (rows["majority"].to_numpy().astype(bool) if "majority" in rows.columns
+                else np.full(n, majority_up))
     if predictor == "zero":
         return None
     return rows[predictor].to_numpy() > 0
@@ -333,6 +334,7 @@ def evaluate_analyst(
     until: datetime | str | None = None,
     horizon: int | None = None,
     out: str | Path | None = None,
+    notes: Sequence[str] = (),
 ) -> Evaluation:
     """Fit ``analyst`` on the early data, predict the test period, compare with baselines.
 
@@ -340,7 +342,8 @@ def evaluate_analyst(
     ``validation_fraction`` is set to ``val / (train + val)`` so its early stopping uses
     the validation period). ``until``: an explicit end of the fit period instead (the
     analyst keeps its own validation_fraction). ``horizon``: label horizon (default: the
-    analyst's ``horizon``, else 1). ``out``: folder for evaluation.json/.md.
+    analyst's ``horizon``, else 1). ``out``: folder for evaluation.json/.md. ``notes``:
+    warnings the caller adds to every table (e.g. a tuned-period overlap).
     """
     checked = check_bars(bars, getattr(analyst, "name", "analyst"))
     analyst, config, fit_end = _fit_end(analyst, checked, split, until)
@@ -386,11 +389,22 @@ def evaluate_analyst(
         tests=tests,
         ic_decay=ic_decay(predictions.filter(pl.col("ts") >= test_start), checked, column),
         majority="up" if majority_up else "down",
-        notes=tuple(model_notes(analyst, test_start)),
+        notes=(*model_notes(analyst, test_start), *notes),
     )
     if out is not None:
         result.write(out)
     return result
+
+
+def test_window(bars: pl.DataFrame, *, split: Sequence[float] = (0.6, 0.2, 0.2),
+                until: datetime | str | None = None) -> tuple[datetime, datetime]:
+    """First and last bar of the test period :func:`evaluate_analyst` would score."""
+    checked = check_bars(bars, "evaluation")
+    _, _, fit_end = _fit_end(None, checked, split, until)
+    after = checked.filter(pl.col("ts") > fit_end)["ts"]
+    if after.len() == 0:
+        raise DataError(f"no bars after the fit period's end {fit_end}; nothing to test on")
+    return after.min(), after.max()
 
 
 def model_notes(analyst: Any, test_start: datetime) -> list[str]:
@@ -401,9 +415,9 @@ def model_notes(analyst: Any, test_start: datetime) -> list[str]:
     if isinstance(summary.get("model"), dict) and "random_weights" in summary["model"]:
         notes.append("the model runs on random weights: its forecasts carry no skill")
     through = getattr(analyst, "pretrained_through", None)
-    if through is not None and test_start <= through:
-        notes.append(f"test window starts {test_start} inside the model's pretraining period "
-                     f"(pretrained through {through.date()}): its numbers are not out of "
+    if through is not None and test_start.date() <= through:
+        notes.append(f"test window starts {test_start.date()} inside the model's pretraining "
+                     f"period (pretrained through {through}): its numbers are not out of "
                      f"sample")
     return notes
 

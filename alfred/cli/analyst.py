@@ -197,10 +197,14 @@ def evaluate_command(
     rolling: Annotated[int | None, typer.Option(help="Rolling-origin evaluation instead: "
                                                 "the last N origins, one horizon apart, "
                                                 "with latency per call.", min=1)] = None,
+    allow_tuned_overlap: Annotated[bool, typer.Option(
+        help="Evaluate tuned_configs on a test window inside or before their tuning period "
+             "(every table then says so).")] = False,
 ) -> None:
-    """Out-of-sample metrics of the scenario's analysts next to the naive baseline."""
+    """Out-of-sample metrics of the scenario's analysts next to the baselines (zero, drift,
+    last, always_up, majority), with Diebold-Mariano and direction tests, IC and a verdict."""
     from analysts import get_analyst
-    from analysts.evaluation import evaluate_analyst
+    from analysts.evaluation import evaluate_analyst, test_window
 
     with _exit_codes():
         fractions = parse_split(split)
@@ -216,10 +220,26 @@ def evaluate_command(
             until = None
             if loaded.train_until is not None:
                 until, _ = _fit_end(loaded, bars)
+            notes = _tuned_overlap(config, label, test_window(bars, split=fractions, until=until),
+                                   allow_tuned_overlap)
             result = evaluate_analyst(model, bars, split=fractions, until=until,
-                                      out=target / label)
+                                      out=target / label, notes=notes)
             _print_evaluation(label, result)
         out_console.print(Text(f"written to {target}"))
+
+
+def _tuned_overlap(config: dict[str, Any], label: str, window: tuple[Any, Any],
+                   allow: bool) -> list[str]:
+    """Refuse (exit 2) tuned configs used on a test window inside or before their tuning
+    period; with ``allow`` return the note every table carries instead."""
+    from analysts.tuning import check_tuned_overlap, tuned_meta
+
+    path = config.get("tuned_configs")
+    if not path:
+        return []
+    note = check_tuned_overlap(tuned_meta(path), *window, allow=allow,
+                               where=f"analyst {label!r}: the test window")
+    return [note] if note else []
 
 
 def _rolling(label: str, model: Any, bars: Any, windows: int, folder: Path) -> None:
@@ -237,16 +257,27 @@ def _rolling(label: str, model: Any, bars: Any, windows: int, folder: Path) -> N
     folder.mkdir(parents=True, exist_ok=True)
     table.write_csv(folder / "rolling_origin.csv")
     view = Table(title=f"{label}: rolling origin, last {windows} origins, horizon {horizon}")
-    for column in ("asset", "n", "pct_return_mae", "naive_pct_return_mae", "price_mae",
-                   "naive_price_mae", "ms_per_call"):
+    columns = ("pct_return_mae", "zero_pct_return_mae", "drift_pct_return_mae",
+               "last_pct_return_mae", "zero_dm_p", "drift_dm_p", "last_dm_p")
+    view.add_column("asset")
+    view.add_column("n", justify="right")
+    for column in columns:
         view.add_column(column.replace("_pct_return_mae", " %mae").replace(
-            "pct_return_mae", "%mae").replace("_price_mae", " price mae"),
-            justify="left" if column == "asset" else "right")
+            "pct_return_mae", "%mae").replace("_dm_p", " DM p"), justify="right")
+    view.add_column("ms/call", justify="right")
     for row in table.iter_rows(named=True):
-        view.add_row(row["asset"], str(row["n"]), *[f"{row[c]:.4g}" for c in (
-            "pct_return_mae", "naive_pct_return_mae", "price_mae", "naive_price_mae",
-            "ms_per_call")])
+        view.add_row(row["asset"], str(row["n"]), *[_num(row[c]) for c in columns],
+                     f"{row['ms_per_call']:.4g}")
     out_console.print(view)
+    overall = table.filter(table["asset"] == "ALL").row(0, named=True)
+    out_console.print(Text(f"{label} verdict: {overall['verdict']} (DM p: one-sided, model "
+                           f"better; origins {horizon} bars apart)"))
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
 def parse_split(text: str) -> tuple[float, float, float]:
@@ -261,25 +292,38 @@ def parse_split(text: str) -> tuple[float, float, float]:
 
 
 def _print_evaluation(label: str, result: Any) -> None:
-    """Overall metrics, one row per metric and one column per predictor (fits 80 columns)."""
+    """Verdict and notes first, then the overall metrics (one column per predictor) and
+    the tests against each baseline (fits 80 columns)."""
+    out_console.print(Text(f"{label} verdict: {result.verdict}", style="bold"))
+    for note in result.notes:
+        out_console.print(Text(f"note: {note}", style="yellow"))
     frame = result.table("overall")
-    metrics = [c for c in frame.columns if c not in ("scope", "predictor")]
+    shown = ("n", "n_flat", "mae", "pct_return_mae", "r2", "pearson", "accuracy", "f1")
     rows = {row["predictor"]: row for row in frame.iter_rows(named=True)}
     table = Table(title=f"{label}: test {result.periods['test_start'][:10]} .. "
                   f"{result.periods['test_end'][:10]}, {result.n_rows} rows, overall")
     table.add_column("metric")
     for predictor in rows:
         table.add_column(predictor, justify="right")
-    for metric in metrics:
-        cells = []
-        for row in rows.values():
-            value = row[metric]
-            if isinstance(value, int):
-                cells.append(str(value))
-            else:
-                cells.append("" if value is None or not math.isfinite(value) else f"{value:.4g}")
-        table.add_row(metric, *cells)
+    for metric in shown:
+        table.add_row(metric, *[_num(row.get(metric)) for row in rows.values()])
     out_console.print(table)
+    tests = result.tests["overall"]
+    view = Table(title=f"{label}: model vs each baseline (one-sided p: model better)")
+    for column in ("baseline", "test", "model", "baseline value", "stat", "p"):
+        view.add_column(column, justify="left" if column in ("baseline", "test") else "right")
+    for base, dm in tests["dm"].items():
+        view.add_row(base, "DM |error|", "", "", _num(dm["stat"]), _num(dm["p_better"]))
+    for base, d in tests["direction"].items():
+        view.add_row(base, "direction", _num(d["accuracy"]), _num(d["baseline_accuracy"]),
+                     _num(d["hac_stat"]), _num(d["hac_p"]))
+    out_console.print(view)
+    ic = tests["ic"]
+    out_console.print(Text(f"rank IC {_num(ic['rank_ic'])} (t {_num(ic['rank_ic_t'])}, "
+                           f"{ic['dates']} dates), IC {_num(ic['ic'])}, AUC "
+                           f"{_num(tests['auc'])}, top-bottom quintile spread "
+                           f"{_num(tests['spread']['spread'])} (t "
+                           f"{_num(tests['spread']['spread_t'])})"))
 
 
 @analyst_app.command("promote", epilog="Example:  alfred analyst promote runs/tune/"

@@ -139,7 +139,8 @@ def test_weights_dir_loads_a_saved_checkpoint(tmp_path, bars):
     np.testing.assert_allclose(a["pred_return"], b["pred_return"], rtol=1e-6, atol=1e-9)
     # the run report says plainly which weights forecast
     assert "no skill" in random.fit_summary()["model"]["random_weights"]
-    assert loaded.fit_summary()["model"] == {"weights_dir": str(tmp_path / "toto")}
+    assert loaded.fit_summary()["model"] == {"weights_dir": str(tmp_path / "toto"),
+                                             "pretrained_through": None}  # unknown
 
 
 def test_rolling_origin_reports_errors_next_to_the_baselines_and_latency(bars):
