@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated
 
 import typer
@@ -84,8 +85,11 @@ def rebuild_index(root: Root = "runs") -> None:
 
 def _emit(rows: list[dict], title: str, as_json: bool, metric: str | None = None) -> None:
     if as_json:
+        # JSON lines: one compact object per line (NaN/inf as null, so every line parses)
         for row in rows:
-            out_console().print_json(json.dumps(row, default=str))
+            clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v
+                     for k, v in row.items()}
+            typer.echo(json.dumps(clean, default=str, allow_nan=False))
         return
     shown = list(_SHOWN)
     if metric and metric not in dict(shown):

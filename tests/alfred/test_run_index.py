@@ -121,3 +121,13 @@ def test_cli_best_list_show_rebuild(root):
     assert missing.exit_code == 2 and "does not" in missing.output
     rebuilt = runner.invoke(app, ["runs", "rebuild", "--root", str(root)])
     assert rebuilt.exit_code == 0 and "3 run(s)" in rebuilt.output
+
+
+def test_runs_list_json_writes_one_compact_object_per_line(root):
+    listed = CliRunner().invoke(app, ["runs", "list", "--root", str(root), "--json"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert len(lines) == 3  # the three fake runs, one line each, no pretty-printing
+    rows = [json.loads(line) for line in lines]
+    assert sorted(r["path"] for r in rows) == ["a/t1", "a/t2", "b/x/topk"]
+    assert "NaN" not in listed.output
