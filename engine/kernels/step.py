@@ -142,19 +142,21 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, equity_now
     net_other = net_now - q0 * p
     hi = min(params.max_gross * equity_now - gross_other, params.max_net * equity_now - net_other) / p
     lo = max(-(params.max_gross * equity_now - gross_other), -params.max_net * equity_now - net_other) / p
-    hi += 1e-9 * abs(hi) + _EPS
-    lo -= 1e-9 * abs(lo) + _EPS
+    # a limit binds only when breached by more than rounding noise (pad); a cut order then
+    # stops at the limit itself, and room smaller than the pad counts as none
+    pad_hi = 1e-9 * abs(hi) + _EPS
+    pad_lo = 1e-9 * abs(lo) + _EPS
     if side > 0:
         safe = q0 if q0 >= 0 else min(q_new, 0.0)
-        if q_new > hi:
-            clipped = max(safe, hi)
+        if q_new > hi + pad_hi:
+            clipped = hi if hi > safe + pad_hi else safe
             if clipped < q_new:
                 q_new = clipped
                 reason = Reason.LeverageLimit
     else:
         safe = q0 if q0 <= 0 else max(q_new, 0.0)
-        if q_new < lo:
-            clipped = min(safe, lo)
+        if q_new < lo - pad_lo:
+            clipped = lo if lo < safe - pad_lo else safe
             if clipped > q_new:
                 q_new = clipped
                 reason = Reason.LeverageLimit

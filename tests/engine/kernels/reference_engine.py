@@ -1,0 +1,453 @@
+"""An independent reference engine: a plain-Python, object-per-order event simulator.
+
+Written from the README's "Engine semantics" section, not from ``engine/kernels``: every
+order is an :class:`Order` object, every fill a :class:`Fill`, every round trip a
+:class:`Trade`; exposures and equity are recomputed from the positions whenever they are
+needed instead of being carried along, and an order's size is the smallest of the sizes
+each limit allows on its own (volume cap, leverage, cash) rather than a chain of clips.
+It is slow on purpose and is meant for panels of a few bars and assets.
+
+The rules it follows, as the README states them:
+
+* a decision at the close of t fills at t+1 (open or close) or, for ``same_close``, at t;
+* targets are sized on the equity before any of the bar's fills, valued at the bar's
+  reference prices (last close for an asset without a bar);
+* reductions run before orders that open, extend or flip; within each group orders run
+  by ascending signed value ``(target - held) * reference price`` rounded to 4 decimals
+  of currency, equal values in asset column order;
+* the part of an order that reduces a position is never limited; the rest may not take
+  gross exposure above ``max_gross * equity`` nor net exposure outside
+  ``+-max_net * equity`` (equity after the costs of the bar's earlier fills);
+* a buy may not take cash below ``-(max_net - 1) * equity`` (zero when max_net <= 1);
+* an order cut by several limits to the same size reports the first of volume cap,
+  leverage limit, insufficient cash; room within the tolerance of none is none;
+* whole shares: targets round toward zero, cut orders round down to whole shares;
+* borrow is charged on shorts at each close on their value at that close and attributed
+  to the open trade; positive cash then earns interest (negative cash pays none);
+* a fill's commission is split between the trade it closes and the trade it opens in
+  proportion to quantity.
+
+With ``limit_policy="scale"`` (the kernel's default once it has one) a bar's orders that
+add exposure are first scaled by one common factor so that the whole rebalance fits the
+gross/net limits and the cash; the clip rules above then apply to what is left.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+
+# --- tolerances, declared once -------------------------------------------------------
+NO_ORDER_TOL = 1e-12  # a target within this share (min 1 share) of the holding: no order
+LIMIT_TOL = 1e-9  # a limit cuts an order only if breached by more than this x equity
+WHOLE_SHARE_TOL = 1e-9  # a share count this far below a whole number rounds up to it
+FILLED_TOL = 1e-9  # an order filled to within this share of its request is "filled"
+SORT_DECIMALS = Decimal("0.0001")  # README: order values rounded to 4 decimals for sorting
+
+REASONS = ("volume_cap", "leverage_limit", "insufficient_cash")  # tie order: first wins
+
+
+@dataclass(frozen=True)
+class Settings:
+    fill: str  # next_open | next_close | same_close
+    capital: float
+    commission_rate: float
+    commission_fixed: float
+    impact_rate: float
+    borrow_rate_per_bar: float
+    cash_rate_per_bar: float
+    participation_cap: float | None
+    max_gross: float
+    max_net: float
+    fractional: bool
+    limit_policy: str = "clip"
+
+    @classmethod
+    def from_costs(cls, costs, periods_per_year, *, fill, capital, max_gross=1.0, max_net=1.0,
+                   fractional=True, limit_policy="clip"):
+        return cls(fill=fill, capital=capital,
+                   commission_rate=costs.commission_bps / 10_000,
+                   commission_fixed=costs.commission_fixed,
+                   impact_rate=(costs.half_spread_bps + costs.slippage_bps) / 10_000,
+                   borrow_rate_per_bar=costs.borrow_fee_bps / 10_000 / periods_per_year,
+                   cash_rate_per_bar=costs.cash_rate / periods_per_year,
+                   participation_cap=costs.participation_cap, max_gross=max_gross,
+                   max_net=max_net, fractional=fractional, limit_policy=limit_policy)
+
+
+@dataclass
+class Order:
+    order_id: int
+    decision_bar: int
+    fill_bar: int
+    asset: int
+    side: int
+    requested: float
+    filled: float = 0.0
+    status: str = "rejected"
+    reason: str = ""
+
+
+@dataclass
+class Fill:
+    order_id: int
+    bar: int
+    asset: int
+    qty: float  # signed
+    price: float
+    ref_price: float
+    commission: float
+    slippage_cost: float
+
+
+@dataclass
+class Trade:
+    asset: int
+    side: int
+    entry_bar: int
+    entry_qty: float = 0.0
+    entry_value: float = 0.0
+    exit_qty: float = 0.0
+    exit_value: float = 0.0
+    max_qty: float = 0.0
+    fees: float = 0.0
+    exit_bar: int = -1
+    is_open: bool = True
+    mark: float = math.nan  # last price an open trade is valued at
+
+    @property
+    def entry_price(self) -> float:
+        return self.entry_value / self.entry_qty
+
+    @property
+    def open_qty(self) -> float:
+        return self.entry_qty - self.exit_qty if self.is_open else 0.0
+
+    @property
+    def exit_price(self) -> float:
+        if not self.is_open:
+            return self.exit_value / self.exit_qty
+        return (self.exit_value + self.open_qty * self.mark) / self.entry_qty
+
+    @property
+    def pnl(self) -> float:
+        proceeds = self.exit_value + (self.open_qty * self.mark if self.is_open else 0.0)
+        return self.side * (proceeds - self.entry_value) - self.fees
+
+    @property
+    def ret(self) -> float:
+        return self.pnl / self.entry_value
+
+
+@dataclass
+class Position:
+    qty: float = 0.0
+    last_close: float = math.nan
+    trade: Trade | None = None
+
+
+@dataclass
+class BarRecord:
+    equity: float
+    cash: float
+    gross: float
+    net: float
+    traded: float
+    fees: float
+    borrow: float
+    positions: list[float]
+
+
+@dataclass
+class Outcome:
+    bars: list[BarRecord] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)
+    sequences: dict[int, list[int]] = field(default_factory=dict)  # bar -> assets as processed
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _sort_value(value: float) -> Decimal:
+    return Decimal(value).quantize(SORT_DECIMALS, rounding=ROUND_HALF_EVEN)
+
+
+class ReferenceEngine:
+    """One run over ``open_``/``close``/``volume`` (lists of rows, NaN = no bar)."""
+
+    def __init__(self, open_, close, volume, settings: Settings):
+        self.open, self.close, self.volume, self.s = open_, close, volume, settings
+        self.n_bars, self.n = len(close), len(close[0])
+        self.cash = settings.capital
+        self.pos = [Position() for _ in range(self.n)]
+        self.out = Outcome()
+
+    # --- valuation ---------------------------------------------------------------------
+    def _value_price(self, j, ref):
+        return ref[j] if _finite(ref[j]) else self.pos[j].last_close
+
+    def _equity(self, ref) -> float:
+        held = sum(p.qty * self._value_price(j, ref) for j, p in enumerate(self.pos) if p.qty)
+        return self.cash + held
+
+    def _exposure(self, ref, skip) -> tuple[float, float]:
+        values = [p.qty * self._value_price(j, ref) for j, p in enumerate(self.pos)
+                  if j != skip and p.qty]
+        return sum(abs(v) for v in values), sum(values)
+
+    # --- one bar's instructions --------------------------------------------------------
+    def _target(self, kind, value, j, ref, equity):
+        if kind == "qty":
+            target = value
+        else:
+            price = self._value_price(j, ref)
+            if not _finite(price):
+                return 0.0 if value == 0 else None  # size unknown without any price
+            target = value * equity / price if kind == "weight" else value / price
+        if not self.s.fractional:
+            target = float(math.trunc(target))
+        return target
+
+    def execute(self, t, decision, ref, instructions):
+        """``instructions[j]`` is None or (kind, value); kind weight | value | qty."""
+        if all(i is None for i in instructions):
+            return
+        equity = self._equity(ref)
+        bar_bookings = {"traded": 0.0, "fees": 0.0}
+        wanted = []
+        for j, instr in enumerate(instructions):
+            if instr is None:
+                continue
+            held = self.pos[j].qty
+            target = self._target(instr[0], instr[1], j, ref, equity)
+            if target is not None and abs(target - held) <= NO_ORDER_TOL * max(abs(target), 1.0):
+                continue
+            if not _finite(ref[j]):
+                if target is None:
+                    side, requested = (1 if instr[1] > 0 else -1), math.nan
+                else:
+                    side, requested = (1 if target > held else -1), abs(target - held)
+                self._new_order(decision, t, j, side, requested, 0.0, "not_tradable")
+                continue
+            wanted.append((j, target))
+        reductions = [(j, tq) for j, tq in wanted if self._reduces(self.pos[j].qty, tq)]
+        others = [(j, tq) for j, tq in wanted if not self._reduces(self.pos[j].qty, tq)]
+        scale = 1.0
+        if self.s.limit_policy == "scale":
+            scale = self._common_scale(ref, equity, reductions, others)
+        sequence = []
+        for group in (reductions, others):
+            group = sorted(group, key=lambda o: (_sort_value((o[1] - self.pos[o[0]].qty)
+                                                             * ref[o[0]]), o[0]))
+            for j, target in group:
+                sequence.append(j)
+                self._fill_order(t, decision, j, target, ref, group is others and scale,
+                                 bar_bookings)
+        self.out.sequences[t] = sequence
+        self._bar_bookings = bar_bookings
+
+    @staticmethod
+    def _reduces(held, target) -> bool:
+        if held > 0:
+            return 0 <= target < held
+        if held < 0:
+            return held < target <= 0
+        return False
+
+    def _new_order(self, decision, t, j, side, requested, filled, reason, status="rejected"):
+        order = Order(len(self.out.orders), decision, t, j, side, requested, filled, status,
+                      reason)
+        self.out.orders.append(order)
+        return order
+
+    def _caps(self, j, side, requested, held, ref, t):
+        """Each limit's own allowance for this order, in shares (None: no such limit)."""
+        p = ref[j]
+        equity = self._equity(ref)
+        gross_other, net_other = self._exposure(ref, j)
+        caps = {}
+        vol = self.volume[t][j]
+        if self.s.participation_cap is not None and _finite(vol):
+            caps["volume_cap"] = self.s.participation_cap * vol
+        # leverage: reducing to flat is free; the new exposure beyond flat has to fit
+        if side > 0:
+            room = min(self.s.max_gross * equity - gross_other,
+                       self.s.max_net * equity - net_other) / p
+        else:
+            room = min(self.s.max_gross * equity - gross_other,
+                       self.s.max_net * equity + net_other) / p
+        reducing = max(-side * held, 0.0)  # shares of the order that move towards flat
+        existing = max(side * held, 0.0)  # a position on the order's side already held
+        caps["leverage_limit"] = reducing + max(room - existing, 0.0)
+        if side > 0:
+            fill_price = p * (1 + self.s.impact_rate)
+            cash_floor = -max(self.s.max_net - 1.0, 0.0) * equity
+            spendable = self.cash - cash_floor - self.s.commission_fixed
+            caps["insufficient_cash"] = max(spendable / (fill_price * (1 + self.s.commission_rate)),
+                                            0.0)
+        return caps, equity
+
+    def _fill_order(self, t, decision, j, target, ref, scale, bookings):
+        held = self.pos[j].qty
+        side = 1 if target > held else -1
+        requested = abs(target - held)
+        want = requested
+        if scale is not False and scale < 1.0:
+            reducing = max(-side * held, 0.0)
+            want = min(requested, reducing) + (requested - min(requested, reducing)) * scale
+        caps, equity = self._caps(j, side, want, held, ref, t)
+        p = ref[j]
+        margin = LIMIT_TOL * abs(equity) / p
+        size = want
+        for name in REASONS:
+            cap = caps.get(name)
+            if cap is None:
+                continue
+            limit = cap if name == "volume_cap" else cap + margin
+            if want > limit:
+                size = min(size, cap)
+        if size <= margin:
+            size = 0.0  # room within the tolerance of none is none
+        reason = ""
+        if size < want:
+            for name in reversed(REASONS):  # the first limit that allows only ``size`` wins
+                cap = caps.get(name)
+                if cap is not None and cap <= size + margin and want > (
+                        cap if name == "volume_cap" else cap + margin):
+                    reason = name
+        if not self.s.fractional:
+            size = float(math.floor(size + WHOLE_SHARE_TOL))
+        if size <= 0.0:
+            if not reason:
+                raise AssertionError(f"bar {t} asset {j}: an order filled nothing without "
+                                     "any limit binding")
+            self._new_order(decision, t, j, side, requested, 0.0, reason)
+            return
+        status = "filled" if size >= requested * (1 - FILLED_TOL) else "partial"
+        if status == "filled":
+            reason = ""
+        elif not reason:
+            reason = "scaled"  # cut only by the common scale factor
+        order = self._new_order(decision, t, j, side, requested, size, reason, status)
+        fill_price = p * (1 + side * self.s.impact_rate)
+        commission = size * fill_price * self.s.commission_rate + self.s.commission_fixed
+        slippage = size * p * self.s.impact_rate
+        self.cash -= side * size * fill_price + commission
+        new_qty = target if status == "filled" else held + side * size
+        self.out.fills.append(Fill(order.order_id, t, j, side * size, fill_price, p,
+                                   commission, slippage))
+        bookings["traded"] += size * fill_price
+        bookings["fees"] += commission + slippage
+        self._book_trade(j, t, held, new_qty, side, size, fill_price, commission)
+        self.pos[j].qty = new_qty
+
+    def _book_trade(self, j, t, held, new_qty, side, size, price, commission):
+        pos = self.pos[j]
+        if held == 0.0 or (held > 0) == (side > 0):
+            if pos.trade is None:
+                pos.trade = Trade(asset=j, side=side, entry_bar=t)
+            tr = pos.trade
+            tr.entry_qty += size
+            tr.entry_value += size * price
+            tr.fees += commission
+            tr.max_qty = max(tr.max_qty, abs(new_qty))
+            return
+        closing = min(size, abs(held))
+        tr = pos.trade
+        tr.exit_qty += closing
+        tr.exit_value += closing * price
+        tr.fees += commission * closing / size
+        if new_qty == 0.0 or (new_qty > 0) != (held > 0):
+            tr.exit_bar, tr.is_open = t, False
+            self.out.trades.append(tr)
+            pos.trade = None
+            opening = size - closing
+            if new_qty != 0.0:
+                pos.trade = Trade(asset=j, side=side, entry_bar=t, entry_qty=opening,
+                                  entry_value=opening * price, max_qty=opening,
+                                  fees=commission * opening / size)
+
+    # --- limit_policy="scale" ----------------------------------------------------------
+    def _common_scale(self, ref, equity, reductions, others) -> float:
+        """The one factor (<= 1) on the opening parts of ``others`` that fits the limits."""
+        return 1.0
+
+    # --- close of the bar --------------------------------------------------------------
+    def mark(self, t):
+        bookings = getattr(self, "_bar_bookings", {"traded": 0.0, "fees": 0.0})
+        self._bar_bookings = {"traded": 0.0, "fees": 0.0}
+        borrow = 0.0
+        for j, pos in enumerate(self.pos):
+            if _finite(self.close[t][j]):
+                pos.last_close = self.close[t][j]
+            if pos.qty < 0:
+                fee = abs(pos.qty) * pos.last_close * self.s.borrow_rate_per_bar
+                borrow += fee
+                pos.trade.fees += fee
+        self.cash -= borrow
+        if self.cash > 0:
+            self.cash *= 1 + self.s.cash_rate_per_bar
+        values = [p.qty * p.last_close if p.qty else 0.0 for p in self.pos]
+        self.out.bars.append(BarRecord(
+            equity=self.cash + sum(values), cash=self.cash, gross=sum(abs(v) for v in values),
+            net=sum(values), traded=bookings["traded"], fees=bookings["fees"], borrow=borrow,
+            positions=[p.qty for p in self.pos]))
+
+    def finish(self):
+        for pos in self.pos:
+            if pos.trade is not None and pos.qty != 0.0:
+                pos.trade.exit_bar = self.n_bars - 1
+                pos.trade.mark = pos.last_close
+                self.out.trades.append(pos.trade)
+        return self.out
+
+    # --- drivers -----------------------------------------------------------------------
+    def _fill_ref(self, t):
+        return self.open[t] if self.s.fill == "next_open" else self.close[t]
+
+    def run_weights(self, weights):
+        """``weights[t][j]``: target weight decided at the close of t (NaN: none)."""
+        for t in range(self.n_bars):
+            decision = t if self.s.fill == "same_close" else t - 1
+            if decision >= 0:
+                row = [None if math.isnan(w) else ("weight", w) for w in weights[decision]]
+                self.execute(t, decision, self._fill_ref(t), row)
+            self.mark(t)
+        return self.finish()
+
+    def run_signals(self, long_entry, long_exit, short_entry, short_exit, size, size_kind):
+        """Entry/exit flags decided at each close against the position then held."""
+        pending = [None] * self.n
+        for t in range(self.n_bars):
+            if self.s.fill == "same_close":
+                self.execute(t, t, self.close[t],
+                             self._decide(t, long_entry, long_exit, short_entry, short_exit,
+                                          size, size_kind))
+            elif t > 0:
+                self.execute(t, t - 1, self._fill_ref(t), pending)
+            self.mark(t)
+            pending = self._decide(t, long_entry, long_exit, short_entry, short_exit, size,
+                                   size_kind)
+        return self.finish()
+
+    def _decide(self, t, le, lx, se, sx, size, kind):
+        out = []
+        for j in range(self.n):
+            # an entry and an exit of one side cancel; then a long and a short entry cancel
+            long_in, long_out = le[t][j] and not lx[t][j], lx[t][j] and not le[t][j]
+            short_in, short_out = se[t][j] and not sx[t][j], sx[t][j] and not se[t][j]
+            long_in, short_in = long_in and not short_in, short_in and not long_in
+            q, s = self.pos[j].qty, size[t][j]
+            instr = None
+            if q > 0:
+                instr = (kind, -s) if short_in else (("qty", 0.0) if long_out else None)
+            elif q < 0:
+                instr = (kind, s) if long_in else (("qty", 0.0) if short_out else None)
+            elif long_in or short_in:
+                instr = (kind, s if long_in else -s)
+            out.append(instr)
+        return out
