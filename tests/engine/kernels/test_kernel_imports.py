@@ -7,7 +7,7 @@ import pathlib
 import subprocess
 import sys
 
-KERNELS = pathlib.Path(__file__).resolve().parents[2] / "engine" / "kernels"
+KERNELS = pathlib.Path(__file__).resolve().parents[3] / "engine" / "kernels"
 FORBIDDEN = {"polars", "pandas", "torch", "pydantic", "yaml", "pyarrow"}
 
 
