@@ -9,6 +9,7 @@ file and key and says how to fix it, no traceback).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -301,6 +302,10 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     if quiet:
         yield None
         return
+    console = _err()
+    if not console.is_terminal:
+        yield _log_lines(console)
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"
                   "/{task.total}"), TimeElapsedColumn(), console=_err(),
                   transient=True) as bar:
@@ -310,6 +315,23 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
             bar.update(task, description=step, completed=done, total=total)
 
         yield update
+
+
+def _log_lines(console: Any) -> Callable[[str, int, int], None]:
+    """Progress for logs and CI (stderr not a terminal): one plain line per step with the
+    seconds elapsed, e.g. ``[   4.2s] running equal_weight (2/5)``."""
+    started = time.perf_counter()
+    last: list[tuple[str, int]] = []
+
+    def update(step: str, done: int, total: int) -> None:
+        if last and last[-1] == (step, done):
+            return
+        last[:] = [(step, done)]
+        counter = f" ({done}/{total})" if total else ""
+        console.print(f"[{time.perf_counter() - started:7.1f}s] {step}{counter}",
+                      markup=False, highlight=False, soft_wrap=True)
+
+    return update
 
 
 def _print_summary(summary: Any) -> None:

@@ -265,3 +265,19 @@ def test_no_tearsheet_flag_overrides_the_scenario(tmp_path):
     assert not (tmp_path / "run" / "tearsheet.html").exists()
     # the run records what it did, so `alfred report` rebuilds it the same way
     assert "tearsheet: false" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def test_progress_is_plain_log_lines_with_elapsed_seconds_when_stderr_is_not_a_tty(tmp_path):
+    import re
+
+    path = write_scenario(tmp_path)
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["run", str(path), "-o",
+                                                            str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    steps = [line for line in result.output.splitlines()
+             if re.fullmatch(r"\[ *\d+\.\ds\] .+ \(\d+/\d+\)", line)]
+    assert len(steps) >= 2, result.output
+    assert steps[0].split("] ")[1].startswith("loading data")
+    assert "━" not in result.output  # no progress bar drawn into a log
+    quiet = CliRunner().invoke(app, ["run", str(path), "-q", "-o", str(tmp_path / "q")])
+    assert quiet.exit_code == 0 and not re.search(r"\[ *\d+\.\ds\]", quiet.output)
