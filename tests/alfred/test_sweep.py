@@ -136,7 +136,7 @@ sweep:
 """)
     out = tmp_path / "sw"
     journal = out / "tasks.jsonl"
-    command = [sys.executable, "-m", "engine", "sweep", str(scenario), "--out", str(out),
+    command = [sys.executable, "-m", "alfred", "sweep", str(scenario), "--out", str(out),
                "--workers", "1", "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)

@@ -1,11 +1,16 @@
+"""Every strategy a scenario can name (strategies.REGISTRY plus the RL manager)."""
+
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
+from alfred.components import STRATEGIES as REGISTRY
+from alfred.components import get_strategy
+from alfred.components import strategy_names as available
 from engine.errors import ConfigError
 from engine.plan import Strategy
-from strategies import REGISTRY, SimpleStrategy, available, get_strategy
+from strategies import SimpleStrategy
 
 NAMES = ["buy_and_hold", "equal_weight", "nuanced", "rl", "simple", "topk_long_short", "weights"]
 
