@@ -484,3 +484,11 @@ def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
                    ms_per_call=latency)
         out.append(row)
     return pl.DataFrame(out)
+
+
+def tests_markdown(tests: dict[str, Any], scope: str = "overall") -> str:
+    """Markdown tables of :func:`forecast_tests` output (DM, direction, ranking, Brier)."""
+    from analysts._report_md import test_lines
+
+    return "\n".join([f"**Verdict ({scope}): {tests['verdict']}.**", "",
+                      *test_lines(tests, scope)])

@@ -83,30 +83,40 @@ def predict_fold(analysts: list, history: pl.DataFrame, test_start: datetime,
 
 
 def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
-                     test_start: datetime, test_end: datetime) -> dict[str, Any] | None:
-    """``pred_return`` vs the realised return over the analyst's horizon on the test
-    window, next to the naive forecast of no change. None for analysts without it."""
-    from analysts.evaluation import magnitude_metrics
+                     test_start: datetime, test_end: datetime, train_end: datetime
+                     ) -> tuple[dict[str, Any] | None, pl.DataFrame | None]:
+    """How the analyst's forecasts scored on the test window next to the baselines
+    (analysts.evaluation: zero, drift and majority learnt from labels observed by
+    ``train_end``, last, always_up), with DM / direction tests, rank IC and a verdict;
+    and the scored rows (for the pooled tests over folds). None for an analyst with
+    neither ``pred_return`` nor ``prob_up``."""
+    from analysts.evaluation import baseline_frame, forecast_tests, predictor_metrics
 
-    if "pred_return" not in signals.columns:
-        return None
+    keep = [c for c in ("prob_up", "pred_return") if c in signals.columns]
+    if not keep:
+        return None, None
     horizon = int(getattr(analyst.config, "horizon", 1) or 1)
-    realised = (history.sort("asset", "ts").with_columns(
-        (pl.col("close").shift(-horizon).over("asset") / pl.col("close") - 1.0).alias("_real"))
-        .select("ts", "asset", "close", "_real"))
-    rows = (signals.select("ts", "asset", "pred_return")
-            .join(realised, on=["ts", "asset"], how="inner")
-            .filter(pl.col("_real").is_not_null() & pl.col("pred_return").is_not_null()
-                    & (pl.col("ts") >= test_start) & (pl.col("ts") <= test_end)))
+    base, majority_up = baseline_frame(history, train_end, horizon)
+    rows = (base.join(signals.select("ts", "asset", *keep), on=["ts", "asset"])
+            .filter((pl.col("ts") >= test_start) & (pl.col("ts") <= test_end))
+            .drop_nulls().filter(pl.col("realised").is_finite()).sort("ts", "asset"))
     if rows.height == 0:
-        return None
-    pred, real, close = (rows[c].to_numpy() for c in ("pred_return", "_real", "close"))
-    model = magnitude_metrics(pred, real, close)
-    naive = magnitude_metrics(np.zeros_like(real), real, close)
-    return {"horizon": horizon, "rows": rows.height,
-            "pct_return_mae": model["pct_return_mae"], "sign_accuracy": model["sign_accuracy"],
-            "naive_pct_return_mae": naive["pct_return_mae"],
-            "beats_naive": bool(model["pct_return_mae"] < naive["pct_return_mae"])}
+        return None, None
+    metrics = predictor_metrics(rows, majority_up)
+    tests = forecast_tests(rows, horizon, majority_up)
+    model = metrics["model"]
+    out: dict[str, Any] = {"horizon": horizon, "rows": rows.height,
+                           "pct_return_mae": model["pct_return_mae"],
+                           "sign_accuracy": model["sign_accuracy"]}
+    for name in ("zero", "drift", "last"):
+        out[f"{name}_pct_return_mae"] = metrics[name]["pct_return_mae"]
+        out[f"{name}_dm_p"] = tests["dm"].get(name, {}).get("p_better", float("nan"))
+    out.update(accuracy=model["accuracy"], majority_accuracy=metrics["majority"]["accuracy"],
+               always_up_accuracy=metrics["always_up"]["accuracy"],
+               majority_direction_p=tests["direction"]["majority"]["hac_p"],
+               auc=tests["auc"], rank_ic=tests["ic"]["rank_ic"],
+               rank_ic_t=tests["ic"]["rank_ic_t"], verdict=tests["verdict"])
+    return out, rows.with_columns(pl.lit(majority_up).alias("majority"))
 
 
 def fold_task(tree: dict[str, Any], base_dir: str, dates: dict[str, str],
@@ -131,13 +141,16 @@ def fold_task(tree: dict[str, Any], base_dir: str, dates: dict[str, str],
     from alfred.inputs import merge_signals
 
     signals = merge_signals(own)
-    metrics = {}
+    metrics, scored_rows = {}, {}
+    train_end = stamp("train_end", True)
     for i, (analyst, frame) in enumerate(zip(analysts, own, strict=True)):
-        scored = forecast_metrics(analyst, frame, history, test_start, test_end)
+        scored, rows = forecast_metrics(analyst, frame, history, test_start, test_end,
+                                        train_end)
         if scored is not None:
             metrics[f"{i}:{analyst.name}"] = scored
-    return {"signals": signals, "analysts": metrics, "fit_s": fitted - started,
-            "predict_s": time.perf_counter() - fitted}
+            scored_rows[f"{i}:{analyst.name}"] = rows
+    return {"signals": signals, "analysts": metrics, "forecast_rows": scored_rows,
+            "fit_s": fitted - started, "predict_s": time.perf_counter() - fitted}
 
 
 def _as_ts(history: pl.DataFrame, day: str, end: bool) -> datetime:

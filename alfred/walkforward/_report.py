@@ -80,7 +80,8 @@ def _write_one(folder: Path, run, result, scenario: Scenario, inputs, started_at
     }
     metrics = {"kind": "walkforward", "with_costs": _clean(run.metrics),
                "in_sample": _clean(run.in_sample), "benchmark": _clean(result.benchmark),
-               "folds_beating_benchmark": beats, "settings": settings}
+               "folds_beating_benchmark": beats, "settings": settings,
+               "forecasts": _clean(result.forecasts)}
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     run.returns.write_parquet(folder / "returns.parquet")
     run.equity.write_parquet(folder / "equity.parquet")
@@ -171,8 +172,10 @@ def _with_analysts(folds: pl.DataFrame, analysts: pl.DataFrame) -> pl.DataFrame:
         part = oos.filter(pl.col("analyst") == name).select(
             "fold",
             pl.col("pct_return_mae").alias(f"{name}.pct_return_mae"),
-            pl.col("naive_pct_return_mae").alias(f"{name}.naive_pct_return_mae"),
-            pl.col("sign_accuracy").alias(f"{name}.sign_accuracy"),
+            *(pl.col(c).alias(f"{name}.{c}") for c in (
+                "zero_pct_return_mae", "drift_pct_return_mae", "last_pct_return_mae",
+                "zero_dm_p", "drift_dm_p", "accuracy", "majority_accuracy", "rank_ic",
+                "verdict")),
             pl.col("fit_s").alias(f"{name}.fit_s"))
         wide = part if wide is None else wide.join(part, on="fold", how="full", coalesce=True)
     return folds.join(wide, on="fold", how="left")
@@ -203,6 +206,17 @@ def _folds_md(run, folds: pl.DataFrame, result, beats: dict[str, Any]) -> str:
     lines.append("|" + "---|" * len(columns))
     for row in folds.iter_rows(named=True):
         lines.append("| " + " | ".join(_fmt(row[c], c) for c in columns) + " |")
+    if result.forecasts:
+        from analysts.evaluation import tests_markdown
+
+        lines += ["", "## Forecasts out of sample, pooled over folds", "",
+                  "Baselines: zero (no change), drift (training-window mean return), last "
+                  "(last h-bar return repeats), always_up, majority (of each fold's training "
+                  "labels); flat rows are left out of direction scores. DM tests on absolute "
+                  "errors with Newey-West (h-1 lags), per-date means over assets.", ""]
+        for name, tests in result.forecasts.items():
+            lines += [f"### {name} ({tests['rows']} rows, horizon {tests['horizon']})", "",
+                      tests_markdown(tests, name)]
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class WalkForwardResult:
     analysts: pl.DataFrame  # forecast metrics per fold and analyst
     elapsed_s: float
     executor: str
+    forecasts: dict[str, dict] = field(default_factory=dict)  # pooled tests per analyst
 
 
 def plan_folds(scenario: Scenario) -> tuple[list[Fold], np.ndarray, int]:
@@ -140,7 +141,8 @@ def run_walkforward(scenario: str | os.PathLike[str] | Scenario,
     result = WalkForwardResult(
         name=scenario.name, run_dir=target, folds=tuple(folds), fold_dates=tuple(dates),
         strategies=tuple(runs), benchmark=bench, benchmark_label=inputs.benchmark_label,
-        analysts=analysts, elapsed_s=0.0, executor=ex.describe())
+        analysts=analysts, elapsed_s=0.0, executor=ex.describe(),
+        forecasts=_pooled_forecasts(outputs))
     write_walkforward(result, scenario, inputs, target, overwrite, started_at, horizon)
     return WalkForwardResult(**{**result.__dict__, "elapsed_s": time.perf_counter() - started})
 
@@ -230,6 +232,25 @@ def _fold_benchmark(benchmark: pl.DataFrame | None, ts: pl.Series) -> pl.DataFra
         return None
     return part.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(0.0)
                              .otherwise(pl.col("return")).alias("return"))
+
+
+def _pooled_forecasts(outputs: dict[str, dict]) -> dict[str, dict]:
+    """Each analyst's forecast tests on its out-of-sample rows of every fold together
+    (each row keeps the majority direction of its own fold's training labels)."""
+    from analysts.evaluation import forecast_tests
+
+    frames: dict[str, list[pl.DataFrame]] = {}
+    horizons: dict[str, int] = {}
+    for key, output in sorted(outputs.items()):
+        if key == "in_sample":
+            continue
+        for name, rows in output.get("forecast_rows", {}).items():
+            frames.setdefault(name, []).append(rows)
+            horizons[name] = int(output["analysts"][name]["horizon"])
+    return {name: {"rows": sum(p.height for p in parts), "horizon": horizons[name],
+                   **forecast_tests(pl.concat(parts).sort("ts", "asset"), horizons[name],
+                                    majority_up=True)}
+            for name, parts in frames.items()}
 
 
 def _analyst_table(dates: list[dict[str, str]], outputs: dict[str, dict]) -> pl.DataFrame:

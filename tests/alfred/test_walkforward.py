@@ -346,7 +346,11 @@ def test_walkforward_report_folder(walkforward_run):
                                   "turnover"} <= set(folds.columns)
     table = walkforward_run.analysts
     assert set(table["fold"].to_list()) == {-1, 0, 1, 2, 3}
-    assert {"pct_return_mae", "naive_pct_return_mae"} <= set(table.columns)
+    assert {"pct_return_mae", "zero_pct_return_mae", "drift_pct_return_mae",
+            "last_pct_return_mae", "zero_dm_p", "rank_ic", "verdict"} <= set(table.columns)
+    [pooled] = metrics["forecasts"].values()  # one analyst, pooled over the folds
+    assert set(pooled["dm"]) == {"zero", "drift", "last"} and pooled["verdict"]
+    assert "pooled over folds" in (folder / "folds.md").read_text()
 
 
 @pytest.mark.slow
