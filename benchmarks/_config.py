@@ -7,14 +7,16 @@ from typing import Any
 
 from engine import ConfigError
 
-WORKLOAD_IDS = ("W1", "W2", "W3")
+WORKLOAD_IDS = ("W1", "W2", "W3", "W3-frames", "W4", "W5")
 
 # (workload, peer) -> minimum speed-up of ours over the peer (peer time / our time)
 SPEEDUP_TARGETS: dict[tuple[str, str], float] = {
     ("W1", "backtrader"): 300.0,
     ("W2", "vectorbt"): 3.0,
     ("W3", "vectorbt"): 3.0,
+    ("W3-frames", "vectorbt"): 3.0,
 }
+LARGE_MEMORY_TARGET_MB = 8000.0  # W4/W5: highest RSS of any stage, vectorbt's included
 PEAK_MEMORY_TARGET_MB = 1500.0  # 1.5 GB, absolute peak RSS of a W2 run of ours
 COLD_START_TARGET_S = 2.0  # `import engine` + first small backtest, fresh process
 
@@ -35,6 +37,8 @@ class SuiteConfig:
     seed: int = 7
     noise_sigma: float = 0.005
     workloads: tuple[str, ...] = WORKLOAD_IDS
+    w4_copies: int = 100  # W4 universe = 20 stocks x w4_copies (2,000)
+    w5_days: int = 1260  # W5: 100 assets x w5_days x 390 minute bars (5 years)
     backtrader: bool = True
     # vectorbt's from_signals is not cacheable (it takes a function argument), so it
     # compiles in every new process: ~10 s idle, ~40 s on a busy 2-core machine. False
@@ -61,7 +65,8 @@ class SuiteConfig:
     @classmethod
     def quick(cls, **overrides: Any) -> SuiteConfig:
         """About a minute: the last 10 years, 100 assets, a short backtrader budget."""
-        base = cls(mode="quick", n_bars=2520, copies=5, peer_budget_s=20.0)
+        base = cls(mode="quick", n_bars=2520, copies=5, peer_budget_s=20.0, w4_copies=20,
+                   w5_days=20)
         return replace(base, **overrides)
 
     def k_for(self, n_assets: int) -> int:

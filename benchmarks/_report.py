@@ -66,6 +66,20 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         if b:
             console.print(f"{w['id']} ours: kernel {_seconds(b['kernel_s'])} "
                           f"({b['kernel_share']:.0%}), Python layer {_seconds(b['python_s'])}")
+    for w in report["workloads"]:
+        if w.get("stages"):
+            stages = Table(title=f"{w['id']} stages ({w['n_bars']:,} bars x {w['n_assets']:,} "
+                                 "assets), each run once, peak RSS during the stage")
+            for col in ("stage", "time", "peak RSS"):
+                stages.add_column(col, justify="left" if col == "stage" else "right")
+            for st in w["stages"]:
+                stages.add_row(st["stage"], _seconds(st["seconds"]),
+                               f"{(st['peak_rss_mb'] or 0):,.0f} MB")
+            console.print(stages)
+        if "frames_over_panel" in w:
+            console.print(f"{w['id']}: the frame call costs {w['frames_over_panel']:.2f}x the "
+                          f"panel+plan call ({w['frames_no_cache_over_panel']:.2f}x with the "
+                          "bars aligned afresh every call)")
     mem = report.get("memory")
     if mem:
         o = mem["alfred"]
@@ -155,6 +169,17 @@ def markdown_summary(report: dict[str, Any]) -> str:
             f"{measured:,.0f} MB" if "MB" in t["target"] else _seconds(measured))
         lines.append(f"| {t['what']} | {t['target']} | {shown} | "
                      f"{'yes' if t['met'] else 'NO'} |")
+    for w in report["workloads"]:
+        if "frames_over_panel" in w:
+            lines += ["", f"{w['id']}: the frame call costs {w['frames_over_panel']:.2f}x the "
+                          f"panel+plan call ({w['frames_no_cache_over_panel']:.2f}x with the "
+                          "bars aligned afresh every call)."]
+        if w.get("stages"):
+            lines += ["", f"{w['id']} stages ({w['n_bars']:,} bars x {w['n_assets']:,} assets; "
+                          "each run once; peak RSS during the stage, absolute):", "",
+                      "| stage | time | peak RSS |", "|---|---|---|"]
+            lines += [f"| {st['stage']} | {_seconds(st['seconds'])} | "
+                      f"{(st['peak_rss_mb'] or 0):,.0f} MB |" for st in w["stages"]]
     mem, cold = report.get("memory"), report.get("cold_start")
     if mem:
         o = mem["alfred"]

@@ -11,7 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._config import COLD_START_TARGET_S, PEAK_MEMORY_TARGET_MB, SuiteConfig
+from benchmarks._config import (
+    COLD_START_TARGET_S,
+    LARGE_MEMORY_TARGET_MB,
+    PEAK_MEMORY_TARGET_MB,
+    SuiteConfig,
+)
 from engine import RunError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +124,45 @@ def cold_start(runs: int = 3) -> dict[str, Any]:
                      "target": f"< {COLD_START_TARGET_S:g} s", "measured": total,
                      "met": total < COLD_START_TARGET_S}
     return out
+
+
+def large_workload(workload: str, cfg: SuiteConfig) -> dict[str, Any]:
+    """W4 or W5 in a fresh process (``benchmarks._large``), as a suite workload entry.
+
+    Each stage runs once. "alfred" is our backtest on the panel and plan (the like-for-like
+    figure against vectorbt's ``from_orders`` on the same plan); W4 also reports the whole
+    frame call (align, signals, top-k plan, kernel) as "alfred (frames)".
+    """
+    if workload == "W4":
+        settings = {"copies": cfg.w4_copies, "n_bars": cfg.n_bars, "seed": cfg.seed,
+                    "noise_sigma": cfg.noise_sigma, "capital": cfg.capital}
+    else:
+        settings = {"n_days": cfg.w5_days, "capital": cfg.capital}
+    out, wall = _run_json(["-m", "benchmarks._large", workload.lower(), json.dumps(settings)],
+                          timeout_s=3600.0)
+    by_name = {s["stage"].split(":")[0]: s for s in out["stages"]}
+    asset_bars = out["n_bars"] * out["n_assets"]
+
+    def row(stage: str, version: str) -> dict[str, Any]:
+        seconds = by_name[stage]["seconds"]
+        return {"first_s": seconds, "best_s": seconds, "median_s": seconds, "repeats": 1,
+                "asset_bars_per_s": asset_bars / seconds, "version": version}
+
+    ours_stage = "backtest again" if workload == "W4" else "backtest"
+    engines = {"alfred": row(ours_stage, "local")}
+    if workload == "W4":
+        engines["alfred (frames)"] = row("backtest", "local")
+    engines["vectorbt"] = row("vectorbt from_orders + value()", "")
+    speedups = {name: r["best_s"] / engines["alfred"]["best_s"] for name, r in engines.items()
+                if name != "alfred"}
+    peak = max(s["peak_rss_mb"] or 0.0 for s in out["stages"])
+    title = ("2,000-asset momentum top-k: analyst -> strategy -> engine -> metrics"
+             if workload == "W4" else "minute bars: daily top-k -> engine -> metrics")
+    target = {"what": f"{workload} peak memory, any stage (absolute RSS)",
+              "target": f"< {LARGE_MEMORY_TARGET_MB:g} MB", "measured": peak,
+              "met": peak < LARGE_MEMORY_TARGET_MB}
+    return {"id": workload, "title": title, "n_bars": out["n_bars"], "n_assets": out["n_assets"],
+            "asset_bars": asset_bars, "engines": engines, "speedups": speedups,
+            "checks": out["checks"], "checks_passed": all(c["passed"] for c in out["checks"]),
+            "targets": [target], "stages": out["stages"], "peak_rss_mb": peak,
+            "process_s": wall, "final_equity": out["final_equity"]}

@@ -9,7 +9,8 @@ from typing import Any
 
 from benchmarks._config import SuiteConfig
 from benchmarks._machine import machine_info
-from benchmarks._resources import cold_start, peak_memory
+from benchmarks._frames import w3_frames
+from benchmarks._resources import cold_start, large_workload, peak_memory
 from benchmarks._workloads import universe, w1, w2, w3
 
 
@@ -39,12 +40,18 @@ def run_suite(cfg: SuiteConfig | None = None, log: Callable[[str], None] | None 
     }
     if "W1" in cfg.workloads:
         report["workloads"].append(w1(cfg, log))
-    if {"W2", "W3"} & set(cfg.workloads):
+    if {"W2", "W3", "W3-frames"} & set(cfg.workloads):
         panel = universe(cfg)
         if "W2" in cfg.workloads:
             report["workloads"].append(w2(cfg, log, panel))
         if "W3" in cfg.workloads:
             report["workloads"].append(w3(cfg, log, panel))
+        if "W3-frames" in cfg.workloads:
+            report["workloads"].append(w3_frames(cfg, log, panel))
+    for workload in ("W4", "W5"):
+        if workload in cfg.workloads:
+            log(f"{workload}: stages in a fresh process")
+            report["workloads"].append(large_workload(workload, cfg))
     targets = [t for w in report["workloads"] for t in w["targets"]]
     if cfg.resources:
         log("peak memory of a W2 run (subprocesses)")
