@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import strategies
+from alfred.components import strategy_names
 from alfred.run import run_scenario
 from alfred.scenario import ReportOptions, load_scenario
 
@@ -33,7 +33,7 @@ def test_the_scenarios_folder_is_not_empty():
 
 def test_every_registered_strategy_has_a_scenario():
     used = {spec.name for path in SCENARIOS for spec in load_scenario(path).strategy_list}
-    assert set(strategies.available()) <= used
+    assert set(strategy_names()) <= used
 
 
 def _numbers(tree):
