@@ -25,7 +25,7 @@ from engine.kernels.scatter import (
     all_positive_finite_nb,
     bar_layout_nb,
     fingerprint_nb,
-    intern_hashes_nb,
+    intern_layout_nb,
     ranges_consistent_nb,
     scatter_nb,
 )
@@ -189,16 +189,18 @@ def _fast_layout(frame: pl.DataFrame, hashes: np.ndarray) -> _Layout | None:
     if not _values_ok(frame):
         return None
     asset = frame["asset"]
-    codes, first_rows = intern_hashes_nb(hashes)
-    names = asset.gather(first_rows)
-    order = names.arg_sort().to_numpy()
-    names = names.gather(order)
-    remap = np.empty(order.shape[0], np.uint32)
-    remap[order] = np.arange(order.shape[0])
     ts_ns = np.ascontiguousarray(frame["ts"].to_physical().to_numpy())
-    starts, bad_row = bar_layout_nb(ts_ns, remap, codes)
-    if bad_row >= 0:
-        return None
+    codes, first_rows, starts, bad_row = intern_layout_nb(hashes, ts_ns)
+    names = asset.gather(first_rows)
+    in_order = bool((names.slice(1) > names.slice(0, names.len() - 1)).all())
+    if not in_order or bad_row >= 0:  # names first seen out of order: sort, check again
+        order = names.arg_sort().to_numpy()
+        names = names.gather(order)
+        remap = np.empty(order.shape[0], np.uint32)
+        remap[order] = np.arange(order.shape[0])
+        starts, bad_row = bar_layout_nb(ts_ns, remap, codes)
+        if bad_row >= 0:
+            return None
     # exact: every row's name is its code's name (no two names share a code)
     if not (names.gather(pl.Series(codes)) == asset).all():
         return None

@@ -73,6 +73,35 @@ def intern_hashes_nb(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
+def intern_layout_nb(hashes: np.ndarray, ts_ns: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.int64]:
+    """:func:`intern_hashes_nb` and the calendar layout in one pass, for the usual case.
+
+    Returns (codes, first_rows, bar_starts, bad_row). ``bad_row`` is the first row where
+    the timestamps go backwards or, within a bar, the first-sight codes do not increase;
+    -1 when there is none. When the names in first-sight order are also sorted (every
+    asset present from the first bar, the common case), first-sight codes are the sorted
+    positions, ``bad_row == -1`` proves the (ts, asset) order and no second pass is needed.
+    """
+    codes, first_rows = intern_hashes_nb(hashes)
+    n = ts_ns.shape[0]
+    starts = np.empty(1024, np.int64)
+    n_bars = 1
+    starts[0] = 0
+    for i in range(1, n):
+        if ts_ns[i] > ts_ns[i - 1]:
+            if n_bars == starts.shape[0]:
+                grown = np.empty(2 * n_bars, np.int64)
+                grown[:n_bars] = starts
+                starts = grown
+            starts[n_bars] = i
+            n_bars += 1
+        elif ts_ns[i] < ts_ns[i - 1] or codes[i] <= codes[i - 1]:
+            return codes, first_rows, starts[:n_bars].copy(), np.int64(i)
+    return codes, first_rows, starts[:n_bars].copy(), np.int64(-1)
+
+
+@numba.njit(cache=True)
 def lookup_hashes_nb(table_hashes: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     """Position of each of ``hashes`` in ``table_hashes`` (distinct), -1 when absent."""
     cap = _MIN_TABLE

@@ -15,12 +15,12 @@ from engine.kernels.scatter import intern_hashes_nb, lookup_hashes_nb, place_aso
 
 
 def _random_bars(seed: int, n_bars: int = 60, n_assets: int = 7, *, ohlcv: bool = True,
-                 tz: str | None = None) -> pl.DataFrame:
-    """Gappy bars: assets list and delist, names not in listing order."""
+                 tz: str | None = None, full: bool = False) -> pl.DataFrame:
+    """Gappy bars: assets list and delist, names not in listing order (``full``: no gap)."""
     rng = np.random.default_rng(seed)
     ts = np.datetime64("2021-01-04", "ns") + np.arange(n_bars) * np.timedelta64(1, "D")
     names = [f"Z{j}" if j % 2 else f"A{j}" for j in range(n_assets)]
-    present = rng.random((n_bars, n_assets)) < 0.8
+    present = (rng.random((n_bars, n_assets)) < 0.8) | full
     present[:, 0] = True
     t, j = np.nonzero(present)
     close = 50 + rng.random(t.size) * 10
@@ -44,8 +44,10 @@ def _assert_same_panel(a, b) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("ohlcv", [True, False])
-def test_fast_alignment_equals_the_checked_path(seed: int, ohlcv: bool) -> None:
-    bars = _random_bars(seed, ohlcv=ohlcv, tz="America/New_York" if seed == 2 else None)
+@pytest.mark.parametrize("full", [True, False])  # one pass, or names seen out of order
+def test_fast_alignment_equals_the_checked_path(seed: int, ohlcv: bool, full: bool) -> None:
+    bars = _random_bars(seed, ohlcv=ohlcv, tz="America/New_York" if seed == 2 else None,
+                        full=full)
     fast = align_bars(bars, cache=False)
     exact = _build(_checked_layout(bars), None)
     _assert_same_panel(fast, exact)
@@ -54,8 +56,9 @@ def test_fast_alignment_equals_the_checked_path(seed: int, ohlcv: bool) -> None:
     np.testing.assert_array_equal(fast.close, wide.select(fast.assets).to_numpy())
 
 
-def test_fast_path_rejects_what_validation_rejects() -> None:
-    bars = _random_bars(3)
+@pytest.mark.parametrize("full", [True, False])
+def test_fast_path_rejects_what_validation_rejects(full: bool) -> None:
+    bars = _random_bars(3, full=full)
     swapped = pl.concat([bars.slice(1, 1), bars.slice(0, 1), bars.slice(2)])
     duplicated = pl.concat([bars.slice(0, 1), bars])
     for bad in (swapped, duplicated, bars.with_columns(pl.col("close").shift(1))):
