@@ -178,28 +178,28 @@ def forecast_tests(rows: pl.DataFrame, horizon: int, majority_up: bool,
     use_prob, magnitude = "prob_up" in rows.columns, "pred_return" in rows.columns
     ts, realised = rows["ts"], rows["realised"].to_numpy()
     out: dict[str, Any] = {"dm": {}, "direction": {}}
-    p_better: dict[str, float] = {}
     if magnitude:
         error = np.abs(rows["pred_return"].to_numpy() - realised)
         for base in BASELINES:
             test = skill.panel_diebold_mariano(ts, error, np.abs(rows[base].to_numpy()
                                                                  - realised), horizon)
             out["dm"][base] = test.to_dict()
-            p_better[base] = test.p_better
     pred_up = _direction_of(rows, "model", use_prob, majority_up)
     for base in DIRECTION_BASELINES:
         test = skill.direction_test(ts, pred_up, _direction_of(rows, base, use_prob,
                                                                majority_up), realised, horizon)
         out["direction"][base] = test
-        p_better[f"{base} (direction)"] = test["hac_p"]
-    out["verdict"] = skill.verdict(p_better)
+    errors = {b: out["dm"][b]["p_better"] for b in out["dm"]}
+    direction = {b: out["direction"][b]["hac_p"] for b in out["direction"]}
     if not cross_section:
+        out["verdict"] = skill.skill_verdict(errors, direction)
         return out
     signal = rows["pred_return"] if magnitude else rows["prob_up"]
     moved = realised != 0
     out["auc"] = skill.auc(signal.to_numpy()[moved], realised[moved] > 0)
     panel = rows.select("ts", "asset", signal.alias("signal"), "realised")
     out["ic"] = skill.ic_table(panel, horizon)
+    out["verdict"] = skill.skill_verdict(errors, direction, out["ic"]["rank_ic_p"])
     out["spread"] = skill.quantile_spread(panel, horizon)
     out["turnover"] = skill.signal_turnover(panel)
     if use_prob:

@@ -340,3 +340,35 @@ def verdict(tests: Mapping[str, float], alpha: float = ALPHA) -> str:
     others = [k for k in tested if k not in beaten]
     return (f"no evidence of skill at {level} against {', '.join(others)} "
             f"(beats only {', '.join(beaten)})")
+
+
+def skill_verdict(errors: Mapping[str, float], direction: Mapping[str, float],
+                  ranking: float | None = None, alpha: float = ALPHA) -> str:
+    """One sentence over three families of one-sided p-values, Bonferroni-adjusted.
+
+    ``errors``: DM p-values per return baseline (the model's errors are smaller than
+    *every* baseline's: the family's p is the largest); ``direction``: HAC p-values per
+    direction baseline (beats every one: largest); ``ranking``: the rank IC's p-value
+    (None without a cross-section). A family counts when its p is below ``alpha`` divided
+    by the number of families tested, so on pure noise the sentence claims skill at
+    about ``alpha`` or less. Untested (nan) entries are skipped.
+    """
+    families: dict[str, float] = {}
+    for name, tests in (("smaller errors than zero, drift and last", errors),
+                        ("direction better than majority and always_up", direction)):
+        values = [v for v in tests.values() if v is not None and math.isfinite(v)]
+        if values and len(values) == len(tests):
+            families[name] = max(values)
+    if ranking is not None and math.isfinite(ranking):
+        families["ranks assets (positive rank IC)"] = ranking
+    level = f"{100 * alpha:g}%"
+    if not families:
+        return "not tested (too few rows)"
+    cut = alpha / len(families)
+    met = [name for name, p in families.items() if p < cut]
+    if not met:
+        return f"no evidence of skill at {level}"
+    missed = [name for name in families if name not in met]
+    tests = f"{len(families)} test{'s' if len(families) > 1 else ''}"
+    return (f"skill at {level} ({tests}, Bonferroni): {'; '.join(met)}"
+            + (f"; not shown: {'; '.join(missed)}" if missed else ""))

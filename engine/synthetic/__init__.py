@@ -53,6 +53,7 @@ the seed. Path ``i`` of a call is generated from child ``i`` of
 from engine.synthetic._bootstrap import block_bootstrap, stationary_bootstrap_indices
 from engine.synthetic._intraday import intraday_bars
 from engine.synthetic._paths import REGIME_NAMES, SHOCK_KINDS, SyntheticPath
+from engine.synthetic._planted import planted_signal_market
 from engine.synthetic._regimes import (
     RegimeModel,
     calibrate,
@@ -67,6 +68,6 @@ __all__ = [
     "REGIME_NAMES", "SHOCK_KINDS", "RegimeModel", "SyntheticPath", "apply_shocks",
     "block_bootstrap", "calibrate", "correlation_shock", "count_transitions", "crash",
     "intraday_bars",
-    "label_regimes", "simulate_regimes", "stationary_bootstrap_indices",
+    "label_regimes", "planted_signal_market", "simulate_regimes", "stationary_bootstrap_indices",
     "stationary_distribution", "vol_spike",
 ]

@@ -103,6 +103,24 @@ def test_flat_rows_are_left_out_of_direction_and_counted():
     assert metrics["drift"]["accuracy"] == 0.5
 
 
+def test_the_verdict_claims_skill_on_noise_at_most_at_about_the_nominal_rate():
+    from analysts.evaluation import forecast_tests
+
+    rng = np.random.default_rng(21)
+    n_days, n_assets, claims, reps = 120, 6, 0, 150
+    ts = np.repeat(np.arange(n_days), n_assets)
+    asset = np.tile([f"A{i}" for i in range(n_assets)], n_days)
+    for _ in range(reps):
+        realised = rng.normal(0.0, 0.01, ts.size)
+        rows = pl.DataFrame({"ts": ts, "asset": asset, "close": np.ones(ts.size),
+                             "realised": realised, "zero": np.zeros(ts.size),
+                             "drift": np.full(ts.size, rng.normal(0, 0.001)),
+                             "last": rng.normal(0.0, 0.01, ts.size),
+                             "pred_return": rng.normal(0, 0.002, ts.size)})
+        claims += forecast_tests(rows, 1, majority_up=True)["verdict"].startswith("skill")
+    assert claims / reps <= 0.07
+
+
 def test_noise_forecaster_gets_no_skill_and_a_planted_one_does():
     """A forecast of pure noise is not declared skilful; one that sees part of the next
     return is, against every baseline."""
@@ -122,7 +140,8 @@ def test_noise_forecaster_gets_no_skill_and_a_planted_one_does():
     planted = pl.DataFrame({**common, "pred_return": 0.3 * realised
                             + rng.normal(0, 0.002, ts.size)})
     tests = forecast_tests(planted, 1, majority_up=True)
-    assert tests["verdict"].startswith("skill at 5% against every baseline")
+    assert tests["verdict"].startswith("skill at 5% (3 tests, Bonferroni)")
+    assert "not shown" not in tests["verdict"]
     assert tests["ic"]["rank_ic"] > 0.5 and tests["ic"]["rank_ic_t"] > 10
     assert tests["spread"]["spread"] > 0 and tests["auc"] > 0.8
 

@@ -172,3 +172,18 @@ def test_verdict_words():
     assert skill.verdict({"zero": 0.4, "last": 0.01}) == \
         "no evidence of skill at 5% against zero (beats only last)"
     assert skill.verdict({"zero": math.nan}) == "not tested (too few rows)"
+
+
+def test_skill_verdict_families_and_bonferroni():
+    errors = {"zero": 0.001, "drift": 0.002, "last": 0.0}
+    direction = {"majority": 0.3, "always_up": 0.2}
+    text = skill.skill_verdict(errors, direction, ranking=0.01)
+    assert text.startswith("skill at 5% (3 tests, Bonferroni): smaller errors")
+    assert "ranks assets" in text and "not shown: direction" in text
+    # 0.02 would pass alone, not among three families (0.05 / 3 = 0.0167)
+    assert skill.skill_verdict({"zero": 0.02}, {"majority": 0.5}, ranking=0.5) == \
+        "no evidence of skill at 5%"
+    assert skill.skill_verdict({"zero": 0.02}, {}, None).startswith("skill at 5% (1 test,")
+    # beating last but not zero is no error skill: the family's p is the largest
+    assert skill.skill_verdict({"zero": 0.4, "last": 0.0}, {"majority": 0.5}) == \
+        "no evidence of skill at 5%"
