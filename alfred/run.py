@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from alfred._callable import make_callable
 from alfred.fingerprint import make_fingerprint
 from alfred.inputs import ScenarioInputs, build_analysts, load_inputs
 from alfred.outputs import (
@@ -58,8 +59,10 @@ class StrategyRun:
     final_equity: float
     total_return: float  # with costs
     total_return_without_costs: float
-    n_trades: int  # round trips, including positions still open at the end
+    n_trades: int  # every round trip: n_closed_trades + n_open_trades
     metrics: dict[str, Any] = field(default_factory=dict)  # metrics.json, when written
+    n_closed_trades: int = 0  # round trips closed by the last bar (metrics' n_trades)
+    n_open_trades: int = 0  # positions still open at the last bar
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,15 @@ class ScenarioCheck:
     warnings: tuple[str, ...] = ()
 
 
-def validate_scenario(scenario: str | os.PathLike[str] | Scenario) -> ScenarioCheck:
+def validate_scenario(scenario: str | os.PathLike[str] | dict[str, Any] | Scenario
+                      ) -> ScenarioCheck:
     """Everything ``run_scenario`` checks before it simulates, without simulating.
 
     Schema, component names and settings, data source, universe, period, benchmark, the
     analysts' signals and each strategy's plan (so "k larger than the universe" is
     caught here too). Nothing is written.
     """
-    scenario = _as_scenario(scenario)
+    scenario = as_scenario(scenario)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         strategies = _build_strategies(scenario)
@@ -122,7 +126,7 @@ def validate_scenario(scenario: str | os.PathLike[str] | Scenario) -> ScenarioCh
 
 
 def run_scenario(
-    scenario: str | os.PathLike[str] | Scenario,
+    scenario: str | os.PathLike[str] | dict[str, Any] | Scenario,
     out: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
@@ -136,7 +140,7 @@ def run_scenario(
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
-    scenario = _as_scenario(scenario)
+    scenario = as_scenario(scenario)
     report = progress or (lambda step, done, total: None)
     specs = scenario.strategy_list
     total = 2 + 3 * len(specs) + (1 if len(specs) > 1 else 0)
@@ -232,12 +236,31 @@ def run_scenario(
     )
 
 
-def _as_scenario(scenario: str | os.PathLike[str] | Scenario) -> Scenario:
+def as_scenario(scenario: str | os.PathLike[str] | dict[str, Any] | Scenario) -> Scenario:
+    """A Scenario from a YAML path, a plain dict (as the YAML would read; relative input
+    paths resolve against the working directory) or a Scenario (returned as is)."""
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, str | os.PathLike):
         return load_scenario(scenario)
-    raise ConfigError(f"expected a scenario path or a Scenario, got {type(scenario).__name__}")
+    if isinstance(scenario, dict):
+        return _scenario_from_dict(scenario)
+    raise ConfigError(f"expected a scenario path, a dict or a Scenario, got "
+                      f"{type(scenario).__name__}")
+
+
+def _scenario_from_dict(tree: dict[str, Any]) -> Scenario:
+    from pydantic import ValidationError
+
+    from alfred._scenario_errors import pydantic_to_config_error
+
+    source = "<dict>"
+    raw = {k: v for k, v in tree.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise pydantic_to_config_error(exc, raw, "", source, Scenario) from None
+    return scenario.located(Path.cwd(), source)
 
 
 def _build_strategies(scenario: Scenario) -> list:
@@ -341,6 +364,7 @@ def _strategy_run(spec: StrategySpec, run_dir: Path, result, gross) -> StrategyR
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     equity = result.equity["equity"]
+    n_open = int(result.trades["is_open"].sum())
     return StrategyRun(
         label=spec.run_label,
         strategy=spec.name,
@@ -350,6 +374,8 @@ def _strategy_run(spec: StrategySpec, run_dir: Path, result, gross) -> StrategyR
         total_return_without_costs=float(gross.equity["equity"][-1] / gross.capital - 1.0),
         n_trades=int(result.trades.height),
         metrics=metrics,
+        n_closed_trades=int(result.trades.height - n_open),
+        n_open_trades=n_open,
     )
 
 
@@ -362,3 +388,18 @@ def _messages(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
     for w in caught:
         seen.setdefault(f"{w.category.__name__}: {w.message}", None)
     return tuple(seen)
+
+
+def run(scenario: str | os.PathLike[str] | dict[str, Any] | Scenario,
+        out: str | os.PathLike[str] | None = None, *, overwrite: bool = False,
+        progress: ProgressFn | None = None) -> Any:
+    """``alfred.run(...)``: :func:`run_scenario` on a YAML path, a dict (as the YAML would
+    read) or a Scenario, returning an :class:`alfred.api.RunResult` (per-strategy
+    ``.metrics()``, ``.tearsheet(path)``, ``.plot()``; ``.summary`` a frame)."""
+    from alfred.api import RunResult
+
+    return RunResult.from_summary(run_scenario(as_scenario(scenario), out=out,
+                                               overwrite=overwrite, progress=progress))
+
+
+make_callable(__name__, "run")  # alfred.run(path) is run(path); see alfred._callable

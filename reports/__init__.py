@@ -23,7 +23,7 @@ from reports._definitions import (
     return_metric,
 )
 from reports._html import write_page
-from reports._plots import plot_style, write_plots
+from reports._plots import plot_equity, plot_style, write_plots
 from reports._psr import deflated_sharpe_ratio, expected_max_sharpe, probabilistic_sharpe_ratio
 from reports._run_report import read_metrics, rebuild_report, write_report
 from reports._tearsheet import write_tearsheet
@@ -37,6 +37,7 @@ from reports._views import (
 from reports.metrics import compute_metrics, metrics_for_result, metrics_to_json, to_jsonable
 
 __all__ = [
+    "plot_equity",
     "plot_style",
     "LABELS",
     "METRIC_DEFINITIONS",

@@ -69,6 +69,20 @@ def equity_figure(r: np.ndarray, ts_ns: np.ndarray, benchmark=None, *,
     return fig
 
 
+def plot_equity(returns, benchmark=None, *, title: str = "Strategy",
+                benchmark_label: str = "Benchmark") -> Figure:
+    """Growth of 1 for a ``ts, return`` frame, with the benchmark (a ``ts, return`` frame)
+    on the strategy's bars: a matplotlib Figure (Agg canvas, no pyplot), as drawn in
+    ``plots/equity.png``. A notebook shows it as the cell's value."""
+    r, ts_ns = returns_with_ts(returns)
+    if ts_ns is None:
+        raise ConfigError("the equity chart needs timestamps: pass a frame with ts and return")
+    if r.size == 0:
+        raise ConfigError("no returns to plot")
+    with plot_style():
+        return equity_figure(r, ts_ns, benchmark, title=title, benchmark_label=benchmark_label)
+
+
 def drawdown_figure(r: np.ndarray, ts_ns: np.ndarray, *, title: str = "Strategy") -> Figure:
     fig = _figure(10.0, 3.5)
     ax = fig.add_subplot()

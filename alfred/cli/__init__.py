@@ -348,7 +348,7 @@ def _print_summary(summary: Any) -> None:
     for run in summary.runs:
         net = _section(run.metrics, "with_costs")
         gross = _section(run.metrics, "without_costs")
-        closed = net.get("n_trades", run.n_trades)
+        closed = net.get("n_trades", run.n_closed_trades)
         table.add_row(
             run.label,
             format_metric("total_return", net.get("total_return", run.total_return)),
@@ -357,8 +357,7 @@ def _print_summary(summary: Any) -> None:
             format_metric("sharpe", net.get("sharpe")),
             format_metric("max_drawdown", net.get("max_drawdown")),
             format_metric("n_trades", closed),
-            format_metric("n_open_trades", net.get("n_open_trades",
-                                                   max(run.n_trades - int(closed), 0))))
+            format_metric("n_open_trades", net.get("n_open_trades", run.n_open_trades)))
     if summary.benchmark_return is not None:
         table.add_row("benchmark", format_metric("total_return", summary.benchmark_return),
                       "", "", "", "", "")

@@ -8,6 +8,7 @@ paths out through the executor and writes the report.
 from importlib import import_module
 from typing import Any
 
+from alfred._callable import make_callable
 from alfred.stress._spec import ShockSpec, StressSpec
 
 # alfred.scenario imports the stress: section's schema from here; the runner loads on
@@ -22,3 +23,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["ShockSpec", "StressResult", "StressSpec", "run_stress"]
+
+# alfred.stress(scenario, ...) is run_stress(scenario, ...); see alfred._callable
+make_callable(__name__, "run_stress")

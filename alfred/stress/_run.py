@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from alfred.scenario import Scenario, load_scenario, scenario_to_dict
+from alfred.scenario import Scenario, scenario_to_dict
 from engine.errors import ConfigError, DataError, RunError
 
 METRICS = ("sharpe", "max_drawdown", "cagr", "total_return", "volatility", "win_rate_periods")
@@ -116,13 +116,13 @@ def run_stress(scenario: str | os.PathLike[str] | Scenario,
     ``workers`` override the scenario's ``executor:`` section. See the module docstring
     for what is run and ``alfred.stress._report`` for the folder.
     """
-    from alfred.run import _build_strategies, _target_dir
+    from alfred.run import _build_strategies, _target_dir, as_scenario
     from alfred.stress._report import write_stress
     from engine.executor import Task, make_executor
 
     started = time.perf_counter()
     started_at = datetime.now(UTC)
-    scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    scenario = as_scenario(scenario)  # a path, a dict or a Scenario
     spec = _check(scenario, paths)
     n_paths = spec.paths if paths is None else int(paths)
     seed = spec.seed if spec.seed is not None else scenario.seed

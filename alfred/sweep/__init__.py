@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from alfred._callable import make_callable
 from alfred.sweep._spec import Range, SweepSpec, expand, set_dotted
 
 # The runner imports alfred.scenario, which imports SweepSpec from here: load it lazily.
@@ -24,3 +25,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["SUMMARY_METRICS", "Range", "SweepResult", "SweepSpec", "Variant", "expand",
            "plan_sweep", "run_sweep", "set_dotted"]
+
+# alfred.sweep(scenario, ...) is run_sweep(scenario, ...); see alfred._callable
+make_callable(__name__, "run_sweep")

@@ -32,7 +32,7 @@ import yaml
 from pydantic import ValidationError
 
 from alfred.outputs import check_not_protected, check_replaceable, mark, remove_run_folder
-from alfred.scenario import Scenario, load_scenario, scenario_to_dict
+from alfred.scenario import Scenario, scenario_to_dict
 from alfred.sweep._spec import SweepSpec, expand, set_dotted
 from engine.configs import did_you_mean
 from engine.errors import ConfigError, DataError
@@ -100,8 +100,10 @@ def run_sweep(scenario: str | os.PathLike[str] | Scenario, out: str | os.PathLik
     finished variants are read from its journal, not rerun. ``limit`` runs only the
     first N unfinished variants (to try a sweep, or to split it across sessions).
     """
+    from alfred.run import as_scenario
+
     started = time.perf_counter()
-    scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    scenario = as_scenario(scenario)  # a path, a dict or a Scenario
     spec = scenario.sweep
     variants = plan_sweep(scenario, spec)
     # absolute once, here: workers may run in another folder (the README's default-folder

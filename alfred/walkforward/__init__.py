@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from alfred._callable import make_callable
 from alfred.walkforward._folds import Fold, make_folds
 from alfred.walkforward._spec import WalkForwardSpec, add_span
 
@@ -29,3 +30,6 @@ def __getattr__(name: str) -> Any:
 __all__ = ["load_history", "Fold", "StrategyOOS", "WalkForwardResult", "WalkForwardSpec", "add_span",
            "fit_fold", "fold_task", "forecast_metrics", "make_folds", "plan_folds",
            "predict_fold", "run_walkforward"]
+
+# alfred.walkforward(scenario, ...) is run_walkforward(scenario, ...); see alfred._callable
+make_callable(__name__, "run_walkforward")

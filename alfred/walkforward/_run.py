@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from alfred.scenario import Scenario, load_scenario, scenario_to_dict
+from alfred.scenario import Scenario, scenario_to_dict
 from alfred.walkforward._fold import fold_task, load_history
 from alfred.walkforward._folds import Fold, make_folds
 from engine.errors import ConfigError, DataError, RunError
@@ -90,13 +90,13 @@ def run_walkforward(scenario: str | os.PathLike[str] | Scenario,
                     workers: int | str | None = None, overwrite: bool = False,
                     progress: bool = True) -> WalkForwardResult:
     """Run the scenario's walk-forward and write its run folder (see ``_report``)."""
-    from alfred.run import _build_strategies, _located, _target_dir
+    from alfred.run import _build_strategies, _located, _target_dir, as_scenario
     from alfred.walkforward._report import write_walkforward
     from engine.executor import Task, make_executor
 
     started = time.perf_counter()
     started_at = datetime.now(UTC)
-    scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    scenario = as_scenario(scenario)  # a path, a dict or a Scenario
     strategies = _build_strategies(scenario)
     folds, ts, horizon = plan_folds(scenario)
     spec = scenario.walkforward
