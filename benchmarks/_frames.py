@@ -38,15 +38,21 @@ VBT_RTOL = 1e-8
 def long_frames(panel: Panel, weights: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(bars, weights) long frames sorted by (ts, asset), as a user would hold them."""
     order = np.argsort(np.asarray(panel.assets))
-    names = np.asarray(panel.assets)[order]
     n_bars, n = panel.close.shape
-    bars = pl.DataFrame({"ts": np.repeat(panel.ts, n), "asset": np.tile(names, n_bars),
+    bars = pl.DataFrame({"ts": np.repeat(panel.ts, n), "asset": tiled_names(panel.assets,
+                                                                             n_bars),
                          "close": np.ascontiguousarray(panel.close[:, order]).ravel()})
     rows = np.flatnonzero(np.isfinite(weights).any(axis=1))
     frame = pl.DataFrame({"ts": np.repeat(panel.ts[rows], n),
-                          "asset": np.tile(names, rows.size),
+                          "asset": tiled_names(panel.assets, rows.size),
                           "target_weight": np.ascontiguousarray(weights[rows][:, order]).ravel()})
     return bars, frame
+
+
+def tiled_names(assets: tuple[str, ...], times: int) -> pl.Series:
+    """The sorted names repeated ``times`` times (a gather: numpy text arrays convert slowly)."""
+    names = pl.Series("asset", sorted(assets), dtype=pl.String)
+    return names.gather(np.tile(np.arange(names.len(), dtype=np.uint32), times))
 
 
 def notebook_call(bars: pl.DataFrame | Panel, weights: pl.DataFrame, capital: float

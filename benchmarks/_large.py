@@ -48,12 +48,12 @@ def large_universe_bars(copies: int = 100, n_bars: int | None = None, *, seed: i
     import polars as pl
 
     from benchmarks._data import stocks_panel, tiled_panel
+    from benchmarks._frames import tiled_names
 
     panel = tiled_panel(stocks_panel(n_bars), copies, seed=seed, noise_sigma=noise_sigma)
     order = np.argsort(np.asarray(panel.assets))
-    names = np.asarray(panel.assets)[order]
-    n = names.size
-    return pl.DataFrame({"ts": np.repeat(panel.ts, n), "asset": np.tile(names, panel.n_bars),
+    return pl.DataFrame({"ts": np.repeat(panel.ts, panel.n_assets),
+                         "asset": tiled_names(panel.assets, panel.n_bars),
                          "close": np.ascontiguousarray(panel.close[:, order]).ravel()})
 
 
