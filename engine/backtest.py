@@ -146,6 +146,7 @@ def run_backtest(
     fractional: bool | None = None,
     periods_per_year: float | None = None,
     unsafe_same_close: bool | None = None,
+    limit_policy: str | None = None,
     record_positions: bool = True,
 ) -> BacktestResult:
     """Run one backtest.
@@ -153,7 +154,8 @@ def run_backtest(
     ``signals_or_weights`` is a signals frame for ``strategy`` (for the default
     ``"weights"`` strategy: ``ts, asset, target_weight``) or a ready plan. ``settings``
     (a :class:`SimulationSettings`) holds costs, fill, capital, limits and the quantity
-    rule; the keywords of the same names override single values. Costs default to
+    rule and the limit policy (``"scale"``, default, or ``"clip"``); the keywords of the
+    same names override single values. Costs default to
     ``Costs()`` -- on. Fills default to the next bar's open; ``same_close`` lets a decision
     fill at the very close it was computed from and is refused unless
     ``unsafe_same_close=True``.
@@ -166,7 +168,7 @@ def run_backtest(
     settings = (settings or SimulationSettings()).replace(
         costs=costs, fill=fill, capital=capital, max_gross_leverage=max_gross_leverage,
         max_net_leverage=max_net_leverage, fractional=fractional,
-        unsafe_same_close=unsafe_same_close)
+        unsafe_same_close=unsafe_same_close, limit_policy=limit_policy)
     panel = to_panel(bars, periods_per_year)
     if panel.n_assets == 0 or panel.n_bars == 0:
         raise DataError("the bars hold no asset or no bar; nothing to backtest")

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from engine.configs import Frozen
-from engine.kernels import SimParams
+from engine.kernels import LIMIT_POLICY_NAMES, SimParams
 from engine.types import FillName
 
 _NON_NEGATIVE = ("commission_bps", "commission_fixed", "slippage_bps", "half_spread_bps",
@@ -110,7 +110,9 @@ class SimulationSettings(Frozen):
 
     ``fill='same_close'`` fills a decision at the close it was computed from; it is
     refused unless ``unsafe_same_close=True``. Close-only data always fills at the next
-    close (:meth:`fill_for`).
+    close (:meth:`fill_for`). ``limit_policy='scale'`` (default) fits a rebalance that
+    would breach the gross/net leverage limits or the cash floor by scaling the opening
+    part of all its orders by one factor; ``'clip'`` cuts whichever orders come last.
     """
 
     owner: ClassVar[str] = "simulation settings"
@@ -122,6 +124,7 @@ class SimulationSettings(Frozen):
     max_gross_leverage: float = Field(1.0, gt=0, allow_inf_nan=False)
     max_net_leverage: float = Field(1.0, gt=0, allow_inf_nan=False)
     fractional: bool = True
+    limit_policy: Literal["scale", "clip"] = "scale"
 
     @model_validator(mode="after")
     def _same_close_guard(self) -> SimulationSettings:
@@ -162,6 +165,7 @@ class SimulationSettings(Frozen):
             max_gross=float(self.max_gross_leverage),
             max_net=float(self.max_net_leverage),
             fractional=bool(self.fractional),
+            limit_policy=LIMIT_POLICY_NAMES[self.limit_policy],
         )
 
     def backtest_kwargs(self) -> dict[str, Any]:

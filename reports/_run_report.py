@@ -2,7 +2,8 @@
 
 Layout (everything :func:`rebuild_report` needs is in the folder itself)::
 
-    metrics.json                  with_costs / without_costs / definitions / settings
+    metrics.json                  with_costs / without_costs / order_outcomes /
+                                  definitions / settings
     equity.parquet                ts, equity, cash, gross, net, traded, fees, borrow, return
     trades.parquet, orders.parquet, fills.parquet
     equity_without_costs.parquet  the Costs.zero() run (when given), for "before costs"
@@ -28,7 +29,7 @@ from engine.errors import ConfigError, DataError
 from reports._inputs import RETURN_COLUMN, as_returns_array, returns_with_ts
 from reports._plots import write_plots
 from reports._tearsheet import write_tearsheet
-from reports.metrics import compute_metrics, metrics_for_result, metrics_to_json
+from reports.metrics import compute_metrics, metrics_for_result, metrics_to_json, order_outcomes
 
 METRICS_FILE = "metrics.json"
 EQUITY_FILE = "equity.parquet"
@@ -201,12 +202,15 @@ def rebuild_report(run_dir: str | Path, *, tearsheet: bool = True, plots: bool =
     gross_equity = _read_parquet(folder / GROSS_EQUITY_FILE, required=False)
     gross_trades = _read_parquet(folder / GROSS_TRADES_FILE, required=False)
 
+    orders = _read_parquet(folder / ORDERS_FILE, required=False)
+
     from reports._definitions import METRIC_DEFINITIONS
 
     metrics = {
         "with_costs": _metrics_from_files(equity, trades, benchmark, ppy, rf),
         "without_costs": None if gross_equity is None else _metrics_from_files(
             gross_equity, gross_trades, benchmark, ppy, rf),
+        "order_outcomes": None if orders is None else order_outcomes(orders),
         "definitions": dict(METRIC_DEFINITIONS),
         "settings": settings,
     }

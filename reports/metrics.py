@@ -177,6 +177,35 @@ def run_settings(result, *, gross_result=None, rf: float = 0.0,
     return settings
 
 
+def order_outcomes(orders: pl.DataFrame) -> dict[str, Any]:
+    """Orders counted by status, and the partial / rejected ones by reason.
+
+    ``orders`` is ``BacktestResult.orders`` (or a run folder's ``orders.parquet``):
+    ``{"orders": n, "filled": n, "partial": n, "rejected": n,
+    "by_reason": {"partial": {reason: n}, "rejected": {reason: n}}}``, plus
+    ``scaled_fill_ratio_min`` (smallest filled / requested) when orders were ``scaled``.
+    """
+    ensure_columns(orders, ("status", "reason"), "orders")
+    out: dict[str, Any] = {"orders": int(orders.height)}
+    by_reason: dict[str, dict[str, int]] = {}
+    for status in ("filled", "partial", "rejected"):
+        rows = orders.filter(pl.col("status") == status)
+        out[status] = int(rows.height)
+        if status != "filled" and rows.height:
+            counts = rows.group_by("reason").len().sort("len", "reason",
+                                                          descending=[True, False])
+            by_reason[status] = {(r or "unspecified"): int(n)
+                                 for r, n in counts.iter_rows()}
+    out["by_reason"] = by_reason
+    scaled = orders.filter(pl.col("reason") == "scaled")
+    if scaled.height and "requested_qty" in orders.columns:
+        # limit_policy scale: how far the whole-book factor cut (a flip's ratio counts its
+        # unscaled reduction too, so this is an upper bound on the smallest factor)
+        out["scaled_fill_ratio_min"] = float(
+            (scaled["filled_qty"] / scaled["requested_qty"]).min())
+    return out
+
+
 def metrics_for_result(result, *, gross_result=None, benchmark=None, rf: float = 0.0,
                        benchmark_label: str | None = None) -> dict[str, Any]:
     """Metrics of a ``BacktestResult`` with costs and, from ``gross_result``, without.
@@ -184,7 +213,7 @@ def metrics_for_result(result, *, gross_result=None, benchmark=None, rf: float =
     ``gross_result`` is the same run under ``Costs.zero()``; without it
     ``"without_costs"`` is None (it cannot be reconstructed honestly from the net run:
     costs change positions and so the path). Returns ``{"with_costs", "without_costs",
-    "definitions", "settings"}``.
+    "order_outcomes", "definitions", "settings"}``.
     """
     if gross_result is not None and gross_result.equity.height != result.equity.height:
         raise DataError(f"gross_result has {gross_result.equity.height} bars, the run "
@@ -193,6 +222,7 @@ def metrics_for_result(result, *, gross_result=None, benchmark=None, rf: float =
         "with_costs": _run_metrics(result, benchmark, rf),
         "without_costs": None if gross_result is None else _run_metrics(gross_result,
                                                                           benchmark, rf),
+        "order_outcomes": order_outcomes(result.orders),
         "definitions": dict(METRIC_DEFINITIONS),
         "settings": run_settings(result, gross_result=gross_result, rf=rf,
                                  benchmark_label=benchmark_label),

@@ -13,9 +13,11 @@ CACHE_DIR = configure_kernel_cache()
 
 from engine.kernels.enums import (
     FILL_MODE_NAMES,
+    LIMIT_POLICY_NAMES,
     REASON_NAMES,
     STATUS_NAMES,
     FillMode,
+    LimitPolicy,
     OrderStatus,
     Reason,
     TargetKind,
@@ -34,7 +36,8 @@ from engine.kernels.records import (
 from engine.kernels.step import close_open_trades_nb, execute_nb, mark_nb, step_nb
 
 __all__ = [
-    "FILL_MODE_NAMES", "REASON_NAMES", "STATUS_NAMES", "Book", "FillMode", "OrderStatus",
+    "FILL_MODE_NAMES", "LIMIT_POLICY_NAMES", "REASON_NAMES", "STATUS_NAMES", "Book", "FillMode",
+    "LimitPolicy", "OrderStatus",
     "Reason", "Records", "SimParams", "TargetKind", "close_open_trades_nb", "decide_signals_nb",
     "execute_nb", "fill_dt", "mark_nb", "new_book", "new_records", "order_dt",
     "simulate_signals_nb", "simulate_weights_nb", "step_nb", "trade_dt",

@@ -23,6 +23,12 @@ class _Reason(NamedTuple):
     NotTradable: int = 2
     LeverageLimit: int = 3
     VolumeCap: int = 4
+    Scaled: int = 5  # cut only by the whole-book scale factor (limit_policy scale)
+
+
+class _LimitPolicy(NamedTuple):
+    Clip: int = 0  # each order is clipped in sequence when it would breach a limit
+    Scale: int = 1  # the whole rebalance is scaled by one factor to fit the limits
 
 
 class _TargetKind(NamedTuple):
@@ -36,8 +42,11 @@ FillMode = _FillMode()
 OrderStatus = _OrderStatus()
 Reason = _Reason()
 TargetKind = _TargetKind()
+LimitPolicy = _LimitPolicy()
 
 FILL_MODE_NAMES = {"next_open": FillMode.NextOpen, "next_close": FillMode.NextClose,
                    "same_close": FillMode.SameClose}
 STATUS_NAMES = ("filled", "partial", "rejected")
-REASON_NAMES = ("", "insufficient_cash", "not_tradable", "leverage_limit", "volume_cap")
+REASON_NAMES = ("", "insufficient_cash", "not_tradable", "leverage_limit", "volume_cap",
+                "scaled")
+LIMIT_POLICY_NAMES = {"clip": LimitPolicy.Clip, "scale": LimitPolicy.Scale}

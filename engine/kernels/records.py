@@ -65,6 +65,7 @@ class SimParams(NamedTuple):
     max_gross: float
     max_net: float
     fractional: bool
+    limit_policy: int  # LimitPolicy: 0 clip, 1 scale
 
 
 class Book(NamedTuple):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from engine.kernels.enums import OrderStatus, Reason, TargetKind
+from engine.kernels.enums import LimitPolicy, OrderStatus, Reason, TargetKind
 
 _EPS = 1e-12
 
@@ -118,9 +118,13 @@ def _track_fill_nb(j, bar, q0, x, price, commission, book, recs):
 
 
 @njit(cache=True)
-def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, equity_now, gross_now,
-                 net_now, book, params, recs):
-    """Fill one order moving asset j towards ``target_qty``; returns (cost, gross, net)."""
+def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equity_now,
+                 gross_now, net_now, book, params, recs):
+    """Fill one order moving asset j towards ``target_qty``; returns (cost, gross, net).
+
+    ``scale`` (< 1 only under limit_policy scale) multiplies the part of the order that
+    opens or extends exposure.
+    """
     q0 = book.qty[j]
     delta = target_qty - q0
     side = 1 if delta > 0 else -1
@@ -136,30 +140,44 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, equity_now
             q_new = q0 + side * max_abs
             reason = Reason.VolumeCap
 
-    # 2. leverage limits: only the part of an order that opens or extends exposure is limited
+    # 1b. the whole-book scale factor, on the opening part only
+    scaled = False
+    if scale < 1.0:
+        base, opening = _split_order_nb(q0, q_new, target_qty)
+        if opening != 0.0:
+            q_new = base + scale * opening
+            scaled = True
+
+    # 2. leverage limits: only the part of an order that opens or extends exposure is
+    # limited. Under limit_policy scale the factor has already fitted the whole book after
+    # the rebalance; a per-order check here would see states between two fills of one bar
+    # (a flip not yet filled) and cut whichever order comes first again.
     p = ref_price
     gross_other = gross_now - abs(q0) * p
     net_other = net_now - q0 * p
-    hi = min(params.max_gross * equity_now - gross_other, params.max_net * equity_now - net_other) / p
-    lo = max(-(params.max_gross * equity_now - gross_other), -params.max_net * equity_now - net_other) / p
-    # a limit binds only when breached by more than rounding noise (pad); a cut order then
-    # stops at the limit itself, and room smaller than the pad counts as none
-    pad_hi = 1e-9 * abs(hi) + _EPS
-    pad_lo = 1e-9 * abs(lo) + _EPS
-    if side > 0:
-        safe = q0 if q0 >= 0 else min(q_new, 0.0)
-        if q_new > hi + pad_hi:
-            clipped = hi if hi > safe + pad_hi else safe
-            if clipped < q_new:
-                q_new = clipped
-                reason = Reason.LeverageLimit
-    else:
-        safe = q0 if q0 <= 0 else max(q_new, 0.0)
-        if q_new < lo - pad_lo:
-            clipped = lo if lo < safe - pad_lo else safe
-            if clipped > q_new:
-                q_new = clipped
-                reason = Reason.LeverageLimit
+    if params.limit_policy == LimitPolicy.Clip:
+        hi = min(params.max_gross * equity_now - gross_other,
+                 params.max_net * equity_now - net_other) / p
+        lo = max(-(params.max_gross * equity_now - gross_other),
+                 -params.max_net * equity_now - net_other) / p
+        # a limit binds only when breached by more than rounding noise (pad); a cut order
+        # then stops at the limit itself, and room smaller than the pad counts as none
+        pad_hi = 1e-9 * abs(hi) + _EPS
+        pad_lo = 1e-9 * abs(lo) + _EPS
+        if side > 0:
+            safe = q0 if q0 >= 0 else min(q_new, 0.0)
+            if q_new > hi + pad_hi:
+                clipped = hi if hi > safe + pad_hi else safe
+                if clipped < q_new:
+                    q_new = clipped
+                    reason = Reason.LeverageLimit
+        else:
+            safe = q0 if q0 <= 0 else max(q_new, 0.0)
+            if q_new < lo - pad_lo:
+                clipped = lo if lo < safe - pad_lo else safe
+                if clipped > q_new:
+                    q_new = clipped
+                    reason = Reason.LeverageLimit
 
     fill_price = ref_price * (1.0 + side * params.impact_rate)
     x = q_new - q0
@@ -175,6 +193,8 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, equity_now
             reason = Reason.InsufficientCash
     if not params.fractional:
         x = np.floor(abs(x) + 1e-9) * (1.0 if x > 0 else -1.0)
+    if scaled and reason == Reason.NoReason:
+        reason = Reason.Scaled
 
     k = _new_order_nb(decision_bar, bar, j, side, requested, reason, book, recs)
     o = recs.orders[k]
@@ -210,6 +230,106 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, equity_now
     gross_new = gross_other + abs(q1) * p
     net_new = net_other + q1 * p
     return commission + slip, gross_new, net_new
+
+
+@njit(cache=True)
+def _reduces_nb(q, tq):
+    """True when moving from ``q`` to ``tq`` only reduces the position (a sale of a long, a
+    cover of a short, possibly to flat)."""
+    return (q > 0.0 and 0.0 <= tq < q) or (q < 0.0 and q < tq <= 0.0)
+
+
+@njit(cache=True)
+def _split_order_nb(q0, q_want, target_qty):
+    """(base, opening): an order from ``q0`` to ``q_want`` ends at ``base + opening``.
+
+    ``base`` is where the order's reducing part leaves the position (``q0`` for an
+    extension, 0 for a flip or an order from flat, ``q_want`` itself for a pure
+    reduction); ``opening`` is the part that opens or extends exposure. ``target_qty``
+    (before any volume cap) decides whether the order is a pure reduction.
+    """
+    if _reduces_nb(q0, target_qty):
+        return q_want, 0.0
+    if q0 == 0.0:
+        return 0.0, q_want
+    if (q_want > 0.0) == (q0 > 0.0) and q_want != 0.0:
+        if abs(q_want) >= abs(q0):
+            return q0, q_want - q0  # extension
+        return q_want, 0.0  # a flip cut by the volume cap to a reduction
+    return 0.0, q_want  # flip (or close to flat)
+
+
+@njit(cache=True)
+def _limit_bound_nb(coef, rhs):
+    """The largest s in [0, 1] with ``s * coef <= rhs`` (1 when the constraint never binds)."""
+    if coef <= 0.0:
+        return 1.0
+    if rhs <= 0.0:
+        return 0.0
+    return min(1.0, rhs / coef)
+
+
+@njit(cache=True)
+def book_scale_nb(targets, ref_price, volume, equity, book, params):
+    """The one factor s in [0, 1] on every order's opening part that fits the whole book.
+
+    After all of the bar's orders (reductions in full, opening parts times s, costs paid)
+    the book must satisfy gross <= max_gross * E(s), -max_net * E(s) <= net <=
+    max_net * E(s) and cash >= -max(max_net - 1, 0) * E(s), where E(s) is the equity at
+    the fill prices after the bar's costs. Every quantity is linear in s, so s is the
+    smallest of the per-constraint bounds. Positions without an order are valued at this
+    bar's price (the last close where the asset has none). The volume cap is applied first.
+    """
+    n = book.qty.shape[0]
+    cr = params.commission_rate
+    imp = params.impact_rate
+    g_fix = 0.0
+    g_open = 0.0
+    n_fix = 0.0
+    n_open = 0.0
+    c_fix = 0.0
+    c_open = 0.0
+    k_fix = book.cash[0]
+    k_open = 0.0
+    for j in range(n):
+        q0 = book.qty[j]
+        tq = targets[j]
+        if not np.isfinite(tq):
+            if q0 != 0.0:
+                v = q0 * _valuation_price_nb(ref_price[j], book.last_price[j])
+                g_fix += abs(v)
+                n_fix += v
+            continue
+        p = ref_price[j]
+        delta = tq - q0
+        side = 1.0 if delta > 0 else -1.0
+        cap = params.participation_cap
+        if np.isfinite(cap) and np.isfinite(volume[j]) and abs(delta) > cap * volume[j]:
+            delta = side * cap * volume[j]
+        base, opening = _split_order_nb(q0, q0 + delta, tq)
+        fixed_trade = base - q0
+        g_fix += abs(base) * p
+        g_open += abs(opening) * p
+        n_fix += base * p
+        n_open += opening * p
+        fill_price = p * (1.0 + side * imp)
+        unit_cost = p * imp + fill_price * cr  # equity lost per share traded
+        c_fix += abs(fixed_trade) * unit_cost + params.commission_fixed
+        c_open += abs(opening) * unit_cost
+        k_fix -= fixed_trade * fill_price + abs(fixed_trade) * fill_price * cr \
+            + params.commission_fixed
+        k_open -= opening * fill_price + abs(opening) * fill_price * cr
+    e_fix = equity - c_fix
+    mg = params.max_gross
+    mn = params.max_net
+    floor_rate = max(mn - 1.0, 0.0)
+    s = _limit_bound_nb(g_open + mg * c_open, mg * e_fix - g_fix)
+    s = min(s, _limit_bound_nb(n_open + mn * c_open, mn * e_fix - n_fix))
+    s = min(s, _limit_bound_nb(-n_open + mn * c_open, mn * e_fix + n_fix))
+    s = min(s, _limit_bound_nb(floor_rate * c_open - k_open, k_fix + floor_rate * e_fix))
+    if s > 1.0 - 1e-9:  # rounding noise, not a breach (the clip rule's own tolerance)
+        return 1.0
+    return s
 
 
 @njit(cache=True)
@@ -275,6 +395,9 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     # orders that open, extend or flip a position. Within each group orders run in
     # ascending order of value (largest sale first, smallest purchase first), so a cash
     # shortfall trims the largest purchase, never an arbitrary column.
+    scale = 1.0
+    if params.limit_policy == LimitPolicy.Scale:
+        scale = book_scale_nb(targets, ref_price, volume, equity, book, params)
     for group in range(2):  # 0: pure reductions, 1: opening / extending / flipping
         order_value = np.empty(n)
         idx = np.empty(n, dtype=np.int64)
@@ -284,8 +407,7 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             if not np.isfinite(tq):
                 continue
             q = book.qty[j]
-            reduces = (q > 0.0 and 0.0 <= tq < q) or (q < 0.0 and q < tq <= 0.0)
-            if reduces != (group == 0):
+            if _reduces_nb(q, tq) != (group == 0):
                 continue
             idx[m] = j
             # rounded so that equal-sized orders tie exactly and keep asset order
@@ -295,7 +417,8 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
         for s in range(m):
             j = idx[seq[s]]
             cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j],
-                                            targets[j], equity, gross, net, book, params, recs)
+                                            targets[j], scale if group == 1 else 1.0, equity,
+                                            gross, net, book, params, recs)
             targets[j] = np.nan
             equity -= cost
 

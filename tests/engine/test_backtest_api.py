@@ -35,8 +35,10 @@ def test_hand_computed_two_asset_rebalance():
     bars = _bars({"A": [100.0, 103.0, 104.0], "B": [50.0, 50.0, 51.0]},
                  {"A": [100.0, 102.0, 104.0], "B": [50.0, 49.0, 51.0]})
     costs = Costs(commission_bps=10, slippage_bps=5, half_spread_bps=0, borrow_fee_bps=0)
+    # the per-order clip rule (the whole-book scale rule's version of this case is in
+    # tests/engine/kernels/test_limit_policy.py)
     res = run_backtest(bars, _weights([(0, "A", 0.6), (0, "B", 0.4)]), costs=costs,
-                       capital=10_000.0)
+                       capital=10_000.0, limit_policy="clip")
     fills = res.fills.sort("asset")
     # targets sized on equity at the fill prices (all cash: 10,000); B is the smaller buy
     qty_b = 0.4 * 10_000 / 49.0
