@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import ConfigError
+from engine.text import shorten
 
 _MAX_ERRORS = 8
 
@@ -46,7 +47,7 @@ def yaml_to_config_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     if isinstance(exc, yaml.constructor.ConstructorError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         return ConfigError(
-            f"{source}: line {mark.line + 1}, column {mark.column + 1}: {exc.problem}. "
+            f"{source}: line {mark.line + 1}, column {mark.column + 1}: {_cut(exc.problem)}. "
             "Scenarios are data, never code: YAML tags such as !!python/... are refused; "
             "write plain values and pick components by registry name."
         )
@@ -55,10 +56,10 @@ def yaml_to_config_error(exc: yaml.YAMLError, source: str) -> ConfigError:
         what = " ".join(part for part in (exc.context, exc.problem) if part)
         return ConfigError(
             f"{source}: malformed YAML at line {mark.line + 1}, column {mark.column + 1}: "
-            f"{what}. Check the indentation (spaces, not tabs), a missing ':' after a key, "
+            f"{_cut(what)}. Check the indentation (spaces, not tabs), a missing ':' after a key, "
             "or an unclosed quote or bracket near that line."
         )
-    return ConfigError(f"{source}: malformed YAML: {exc}")
+    return ConfigError(f"{source}: malformed YAML: {_cut(str(exc))}")
 
 
 def bad_scalar_error(exc: ValueError, text: str, source: str) -> ConfigError:
@@ -78,9 +79,9 @@ def bad_scalar_error(exc: ValueError, text: str, source: str) -> ConfigError:
                     loader.construct_object(node)
                 except ValueError:
                     return ConfigError(
-                        f"{source}: invalid value {node.value!r} at line "
+                        f"{source}: invalid value {shorten(node.value)} at line "
                         f"{node.start_mark.line + 1}, column {node.start_mark.column + 1}: "
-                        f"{exc}. Fix the value (dates are written YYYY-MM-DD)."
+                        f"{_cut(str(exc))}. Fix the value (dates are written YYYY-MM-DD)."
                     )
             elif isinstance(node, yaml.MappingNode):
                 stack.extend(v for pair in reversed(node.value) for v in reversed(pair))
@@ -103,7 +104,7 @@ def pydantic_to_config_error(
     for err in errors[:_MAX_ERRORS]:
         loc = _clean_loc(err["loc"], raw, err["type"])
         where = _format_loc(loc)
-        line = _line_of(tree, loc) if tree is not None else None
+        line = line_of(tree, loc) if tree is not None else None
         at = f"{where} (line {line})" if line is not None else where
         # A check across several keys has no single place; its message names the keys.
         lines.append(f"{at}: {_describe(err, loc, root)}" if loc else _describe(err, loc, root))
@@ -126,21 +127,27 @@ def _describe(err: dict, loc: tuple, root: type[BaseModel]) -> str:
         if len(loc) == 1 and not near:
             tail = " (YAML anchors shared by several sections go under a top-level key " \
                    "whose name starts with 'x-', e.g. x-defaults)"
-        return f"unknown key {key!r}; {hint}allowed keys here: {', '.join(allowed)}{tail}"
+        return f"unknown key {shorten(key, 80)}; {hint}allowed keys here: {', '.join(allowed)}{tail}"
     if kind == "missing":
         return "required key is missing"
     if kind in ("value_error", "assertion_error"):
         message = str(ctx.get("error", err["msg"]))
-        return message.removeprefix("Value error, ")
+        return _cut(message.removeprefix("Value error, "), 1000)
     if kind == "literal_error":
-        return f"expected one of {ctx.get('expected')}, got {err['input']!r}"
+        return f"expected one of {ctx.get('expected')}, got {shorten(err['input'])}"
     if kind == "greater_than":
-        return f"expected a number > {ctx.get('gt')}, got {err['input']!r}"
+        return f"expected a number > {ctx.get('gt')}, got {shorten(err['input'])}"
     if kind == "greater_than_equal":
-        return f"expected a number >= {ctx.get('ge')}, got {err['input']!r}"
+        return f"expected a number >= {ctx.get('ge')}, got {shorten(err['input'])}"
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {err['input']!r}"
-    return f"{err['msg']}, got {err['input']!r}"
+        return f"expected {_EXPECTED[kind]}, got {shorten(err['input'])}"
+    return f"{_cut(err['msg'])}, got {shorten(err['input'])}"
+
+
+def _cut(text: str | None, limit: int = 400) -> str:
+    """A parser's or validator's own sentence, which may quote the user's text, bounded."""
+    text = text or ""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _clean_loc(loc: tuple, raw: Any, kind: str) -> tuple:
@@ -167,7 +174,8 @@ def _format_loc(loc: tuple) -> str:
         return "scenario"
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        name = _cut(str(part), 80)
+        text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text
 
 
@@ -194,7 +202,7 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
     """1-based line of the key (or list item) at ``loc``; anchors and ``<<`` merges followed."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:

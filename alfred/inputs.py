@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ import polars as pl
 from alfred.scenario import AnalystSpec, Benchmark, Scenario
 from engine.errors import ConfigError, DataError
 from engine.panel import Panel
+from engine.text import preview
 
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SIGNAL_KEYS = ("ts", "asset")
@@ -138,6 +140,7 @@ def load_inputs(scenario: Scenario) -> ScenarioInputs:
             history = resample_bars(history, spec.frequency)
     except (ConfigError, DataError) as exc:
         raise type(exc)(f"{scenario.source}: data: {exc}") from None
+    history = _choose_prices(scenario, history, str(source))
     if spec.regime is not None:
         _check_regime_covered(scenario, history, str(source))
     day = pl.col("ts").dt.date()
@@ -159,12 +162,66 @@ def load_inputs(scenario: Scenario) -> ScenarioInputs:
             f"{scenario.source}: the backtest period holds a single bar ({bars['ts'][0]}); a "
             "backtest needs at least two. Widen data.start/data.end."
         )
+    _check_universe_covered(scenario, history, bars, str(source))
     panel = align_bars(bars)
+    if "fill" in scenario.model_fields_set and scenario.fill == "next_open" and not panel.has_open:
+        warnings.warn(
+            f"{scenario.source}: fill: next_open, but {source} has close prices only, so "
+            "orders fill at the next bar's close; write fill: next_close to say so",
+            UserWarning, stacklevel=2)
     summaries: dict = {}
     signals = _run_analysts(scenario, history, bars, summaries)
     benchmark, label = _benchmark_returns(scenario.benchmark, bars, panel, spec.end, scenario)
     return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label,
                           summaries)
+
+
+def _choose_prices(scenario: Scenario, history: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Bars with open/high/low and an adjusted close trade on one of two price scales;
+    ``data.price`` picks it, and without it the raw close is used and the run says so."""
+    price = scenario.data.price
+    if "adj_close" not in history.columns:
+        if price == "adjusted":
+            raise ConfigError(
+                f"{scenario.source}: data.price: adjusted, but {source} has no adjusted close "
+                "next to open/high/low (a close-only file's adjusted close is already its "
+                "close); drop data.price")
+        return history
+    if price is None:
+        warnings.warn(
+            f"{scenario.source}: {source} has open/high/low and an adjusted close; trading on "
+            "the raw prices (splits and dividends show as jumps). Set data.price: adjusted "
+            "to trade on adjusted prices (open/high/low scaled by adj_close / close), or "
+            "data.price: raw to keep the raw ones without this note", UserWarning, stacklevel=2)
+    if price != "adjusted":
+        return history
+    factor = pl.col("adj_close") / pl.col("close")
+    scaled = [(pl.col(c) * factor).alias(c) for c in ("open", "high", "low")
+              if c in history.columns]
+    return history.with_columns(*scaled, pl.col("adj_close").alias("close"))
+
+
+def _check_universe_covered(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
+                            source: str) -> None:
+    """An asset without a bar in the period would leave the universe silently: an asset the
+    file lists is an error, one that ``assets: all`` picked up is a warning naming it."""
+    present = set(bars["asset"].unique().to_list())
+    first, last = bars["ts"].min(), bars["ts"].max()
+    listed = scenario.data.assets
+    if listed is not None:
+        missing = [a for a in listed if a not in present]
+        if missing:
+            raise DataError(
+                f"{scenario.source}: data.assets lists {preview(missing)}, which have no bar "
+                f"in {source} between {first:%Y-%m-%d} and {last:%Y-%m-%d}; drop them from "
+                "data.assets or move data.start/data.end to where they trade")
+        return
+    absent = sorted(set(history["asset"].unique().to_list()) - present)
+    if absent:
+        warnings.warn(
+            f"{scenario.source}: {len(absent)} asset(s) of {source} have no bar between "
+            f"{first:%Y-%m-%d} and {last:%Y-%m-%d} and are not in the universe: "
+            f"{preview(absent)}", UserWarning, stacklevel=2)
 
 
 def _check_regime_covered(scenario: Scenario, history: pl.DataFrame, source: str) -> None:
@@ -185,7 +242,7 @@ def build_analysts(scenario: Scenario) -> list:
 
     built = []
     for i, spec in enumerate(scenario.analysts):
-        config = _resolve_paths(spec, scenario)
+        config = resolve_analyst_paths(spec, scenario)
         try:
             built.append(get_analyst(spec.name, **config))
         except ConfigError as exc:
@@ -194,12 +251,14 @@ def build_analysts(scenario: Scenario) -> list:
 
 
 _PATH_KEYS = ("path", "tuned_configs", "weights_dir", "tokenizer_dir")
+_TRAIN_PATH_KEYS = ("checkpoint_dir", "log_dir")
 
 
-def _resolve_paths(spec: AnalystSpec, scenario: Scenario) -> dict:
+def resolve_analyst_paths(spec: AnalystSpec, scenario: Scenario) -> dict:
     """Paths in an analyst's config (``path``, ``tuned_configs``, ``weights_dir``,
-    ``tokenizer_dir``) are relative to the scenario file, like data.source -- also inside
-    the member configs of ``ensemble`` and ``regime_switch``."""
+    ``tokenizer_dir``, ``train.checkpoint_dir``, ``train.log_dir``) are relative to the
+    scenario file, like data.source -- also inside the member configs of ``ensemble`` and
+    ``regime_switch``."""
     return _resolve_config(dict(spec.config), scenario)
 
 
@@ -209,6 +268,11 @@ def _resolve_config(config: dict, scenario: Scenario) -> dict:
         value = config.get(key)
         if isinstance(value, str) and value:
             config[key] = str(scenario.resolve_path(value))
+    train = config.get("train")
+    if isinstance(train, dict):
+        config["train"] = {key: str(scenario.resolve_path(value))
+                           if key in _TRAIN_PATH_KEYS and isinstance(value, str) and value
+                           else value for key, value in train.items()}
     members = config.get("members")
     if isinstance(members, list):
         config["members"] = [_resolve_member(m, scenario) for m in members]
@@ -243,7 +307,10 @@ def _run_analysts(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
     for i, analyst in enumerate(build_analysts(scenario)):
         try:
             analyst.fit(history, until=until, **_fit_options(scenario, analyst))
-            signals = analyst.predict(history, start=first_bar, end=last_bar)
+            # Without data.end the bars run to the data's end, and a signal dated past it
+            # is an error, not a row left out of the window (analysts.file refuses it).
+            signals = analyst.predict(history, start=first_bar,
+                                      end=None if scenario.data.end is None else last_bar)
         except (ConfigError, DataError) as exc:
             raise type(exc)(f"{scenario.source}: analysts[{i}] ({analyst.name}): {exc}") from None
         summary = getattr(analyst, "fit_summary", None)

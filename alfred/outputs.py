@@ -18,6 +18,7 @@ One rule for every command (run, sweep, walk-forward, stress, train-rl, analyst 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -137,17 +138,62 @@ def staged_folder(target: Path, overwrite: bool, kind: str = "run") -> Iterator[
     """Yield a hidden staging folder beside ``target``; on success move it into place
     (:func:`publish`), on any error remove it and the parents made for it, so nothing
     half-written is ever left at ``target``."""
-    created = make_parents(target.parent)
-    remove_stale_staging(target.parent)
-    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    created: list[Path] = []
+    try:
+        created = make_parents(target.parent)
+        remove_stale_staging(target.parent)
+        staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+    except OSError as exc:
+        _remove_created(created)
+        raise output_error(exc, target) from None
     try:
         mark(staging, kind)
         yield staging
         publish(staging, target, overwrite)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        _remove_created(created)
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            raise output_error(exc, target) from None
         raise
+
+
+def _remove_created(created: list[Path]) -> None:
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+# A full disk or quota is the environment's fault, not Alfred's: exit 2 with the folder.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_OUTPUT_FIXES = {
+    errno.ENOTDIR: "a part of that path is a file, not a folder; pass --out with a folder "
+                   "path",
+    errno.EROFS: "that file system is read-only; pass --out on a writable disk",
+    errno.EACCES: "you may not write there; pass --out with a folder you own",
+    errno.EPERM: "the system does not allow writing there; pass --out with a folder you own",
+    errno.ENOENT: "a parent folder is missing and cannot be created (a missing mount or a "
+                  "virtual file system such as /proc); pass --out with a folder on a disk",
+    errno.ENAMETOOLONG: "the path is too long; pass a shorter --out",
+}
+
+
+PATH_ERRNOS = frozenset(_OUTPUT_FIXES)
+
+
+def output_error(exc: OSError, target: Path | None = None) -> ConfigError:
+    """A ConfigError naming the folder or file an OSError hit and how to get past it."""
+    where = exc.filename if exc.filename is not None else target
+    if exc.errno in DISK_FULL:
+        if target is None and where is None:
+            return ConfigError(f"the disk filled up ({exc.strerror}); free some space or "
+                               "pass --out with a folder on another disk")
+        folder = target.parent if target is not None else Path(where).parent
+        return ConfigError(
+            f"the disk holding {folder} filled up ({exc.strerror}) while writing "
+            f"{target if target is not None else where}; nothing was published there. Free "
+            "some space or pass --out with a folder on another disk")
+    run = f"cannot write the run folder {target}: " if target is not None else "cannot write: "
+    fix = _OUTPUT_FIXES.get(exc.errno, "check the path and its permissions")
+    return ConfigError(f"{run}{where}: {exc.strerror or exc}; {fix}")

@@ -33,8 +33,10 @@ from alfred._callable import make_callable
 from alfred.fingerprint import make_fingerprint
 from alfred.inputs import ScenarioInputs, build_analysts, load_inputs
 from alfred.outputs import (
+    DISK_FULL,
     make_parents,
     mark,
+    output_error,
     publish,
     remove_stale_staging,
     target_dir,
@@ -157,10 +159,13 @@ def run_scenario(
         inputs = load_inputs(scenario)
         done += 1
 
-        created = make_parents(target.parent)
-        remove_stale_staging(target.parent)
-        staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-        staging.mkdir()
+        try:
+            created = make_parents(target.parent)
+            remove_stale_staging(target.parent)
+            staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+            staging.mkdir()
+        except OSError as exc:
+            raise output_error(exc, target) from None
         mark(staging, "run")
         views = scenario.report.tearsheet or scenario.report.plots
         writer = ReportWriter(len(specs), views, scratch=staging)
@@ -206,12 +211,14 @@ def run_scenario(
                 done += 1
             report("finishing", done, total)
             publish(staging, target, overwrite)
-        except BaseException:
+        except BaseException as exc:
             writer.close()
             shutil.rmtree(staging, ignore_errors=True)
             for folder in reversed(created):  # e.g. runs/<name>/ made for this run only
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+                raise output_error(exc, target) from None
             raise
     done += 1
     report("done", done, total)

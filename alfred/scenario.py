@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -30,28 +30,40 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 
-from alfred._scenario_errors import (
-    bad_scalar_error,
-    pydantic_to_config_error,
-    yaml_to_config_error,
-)
+from alfred._scenario_errors import line_of, pydantic_to_config_error
+from alfred._yaml import load_yaml
 from alfred.stress import StressSpec
 from alfred.sweep import SweepSpec
 from alfred.walkforward import WalkForwardSpec
 from engine.errors import ConfigError
 from engine.executor import ExecutorSpec
 from engine.settings import Costs, SimulationSettings
+from engine.text import shorten
 from engine.types import FillName
 from portfolio import RLSpec  # pydantic only: no torch/gymnasium at import
 
 # Resampling rules a scenario may ask for: a count and a polars calendar unit.
 _FREQUENCY_RE = re.compile(r"^[1-9][0-9]*(d|w|mo|q|y)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+# Bars are kept as nanoseconds since 1970 in 64 bits: these are the whole days that fit.
+FIRST_DATE, LAST_DATE = date(1677, 9, 22), date(2262, 4, 11)
+
+
+def _in_supported_range(value: date | None, key: str) -> date | None:
+    if value is not None and not FIRST_DATE <= value <= LAST_DATE:
+        raise ValueError(
+            f"{key} {value} is outside the supported range {FIRST_DATE}..{LAST_DATE} (bar "
+            f"times are 64-bit nanoseconds); leave {key} out to use the data's own "
+            f"{'first' if key.endswith('start') else 'last'} bar, or pick a date in range")
+    return value
 
 
 class _Strict(BaseModel):
@@ -70,6 +82,14 @@ class DataSpec(_Strict):
     frequency: str | None = Field(default=None, description="resample rule, e.g. 1w, 1mo, 1q")
     regime: str | None = Field(default=None, description="a named historical window (gfc, "
                                "covid_crash, ...; alfred regimes lists them): sets start/end")
+    price: Literal["raw", "adjusted"] | None = Field(
+        default=None, description="for data with open/high/low and an adjusted close: trade "
+        "on the raw prices, or on adjusted ones (open/high/low scaled by adj_close / close)")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _representable(cls, value: date | None, info: ValidationInfo) -> date | None:
+        return _in_supported_range(value, f"data.{info.field_name}")
 
     @field_validator("assets", mode="before")
     @classmethod
@@ -77,7 +97,7 @@ class DataSpec(_Strict):
         if isinstance(value, str):
             if value == "all":
                 return None
-            raise ValueError(f"assets must be 'all' or a list of asset names, got {value!r}")
+            raise ValueError(f"assets must be 'all' or a list of asset names, got {shorten(value)}")
         return value
 
     @field_validator("assets")
@@ -96,7 +116,7 @@ class DataSpec(_Strict):
     def _known_frequency(cls, value: str | None) -> str | None:
         if value is not None and not _FREQUENCY_RE.match(value):
             raise ValueError(
-                f"frequency {value!r} is not a resample rule; use a count and a unit such as "
+                f"frequency {shorten(value)} is not a resample rule; use a count and a unit such as "
                 "1d, 1w, 2w, 1mo, 1q or 1y (or leave it out to keep the data's own bars)"
             )
         return value
@@ -175,7 +195,7 @@ class StrategySpec(_Strict):
     def _path_safe_label(cls, value: str | None) -> str | None:
         if value is not None and not _NAME_RE.match(value):
             raise ValueError(
-                f"label {value!r} becomes a folder name; use letters, digits, '_', '-' or '.'"
+                f"label {shorten(value)} becomes a folder name; use letters, digits, '_', '-' or '.'"
             )
         return value
 
@@ -251,9 +271,14 @@ class Scenario(_Strict):
     def _path_safe_name(cls, value: str) -> str:
         if not _NAME_RE.match(value):
             raise ValueError(
-                f"name {value!r} becomes a folder name; use letters, digits, '_', '-' or '.'"
+                f"name {shorten(value)} becomes a folder name; use letters, digits, '_', '-' or '.'"
             )
         return value
+
+    @field_validator("train_until")
+    @classmethod
+    def _representable(cls, value: date | None) -> date | None:
+        return _in_supported_range(value, "train_until")
 
     @field_validator("benchmark", mode="before")
     @classmethod
@@ -261,9 +286,10 @@ class Scenario(_Strict):
         if isinstance(value, str):
             if value == "equal_weight":
                 return {"equal_weight": True}
+            name = value if len(value) <= 80 else "NAME"
             raise ValueError(
-                f"benchmark {value!r} is ambiguous; write 'equal_weight', "
-                f"{{asset: {value}}} for an asset of the data or {{dataset: {value}}} "
+                f"benchmark {shorten(value)} is ambiguous; write 'equal_weight', "
+                f"{{asset: {name}}} for an asset of the data or {{dataset: {name}}} "
                 "for a bundled or imported dataset"
             )
         return value
@@ -332,22 +358,23 @@ class Scenario(_Strict):
 
 
 def parse_scenario(
-    text: str, *, source: str = "<string>", base_dir: Path | None = None
+    text: str, *, source: str = "<string>", base_dir: Path | None = None,
+    trust: bool = False,
 ) -> Scenario:
-    """Validate scenario YAML text; errors name ``source``, the key path and its line."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_to_config_error(exc, source) from None
-    except ValueError as exc:  # a well-formed scalar PyYAML cannot build, e.g. 2020-13-01
-        raise bad_scalar_error(exc, text, source) from None
+    """Validate scenario YAML text; errors name ``source``, the key path and its line.
+
+    ``trust=False`` (the default) refuses network targets in the file (see
+    :func:`refuse_network_targets`); the CLI's ``--trust-scenario`` sets it.
+    """
+    raw, root = load_yaml(text, source)
     if raw is None:
         raise ConfigError(f"{source} is empty; a scenario needs at least 'name', 'data' and "
                           "'strategy' (see scenarios/quickstart.yaml)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{source} must be a mapping of keys (name:, data:, strategy: ...), "
                           f"not a {type(raw).__name__}")
-    _reject_duplicate_keys(text, source)
+    if not trust:
+        refuse_network_targets(raw, root, source)
     # Top-level ``x-...`` keys hold YAML anchors shared by the sections below (the
     # docker-compose convention); they are not settings, so the schema never sees them.
     raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
@@ -358,7 +385,7 @@ def parse_scenario(
     return scenario.located(base_dir, source)
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, *, trust: bool = False) -> Scenario:
     """Read and validate a scenario file (strict schema, safe YAML, anchors allowed)."""
     path = Path(path)
     if not path.is_file():
@@ -368,7 +395,29 @@ def load_scenario(path: str | Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read scenario file {path}: {exc}") from None
-    return parse_scenario(text, source=str(path), base_dir=path.resolve().parent)
+    return parse_scenario(text, source=str(path), base_dir=path.resolve().parent, trust=trust)
+
+
+# Addresses that stay on this machine: a private Ray instance started for the run.
+_LOCAL_ADDRESSES = ("local",)
+
+
+def refuse_network_targets(raw: dict, root: yaml.Node | None, source: str) -> None:
+    """A scenario file is data someone may hand you: it must not choose where your data and
+    code are sent. ``executor.address`` (a Ray cluster) comes from ``--address`` or
+    ``ALFRED_RAY_ADDRESS``; ``--trust-scenario`` lets a file you wrote name one."""
+    executor = raw.get("executor")
+    if not isinstance(executor, dict) or "address" not in executor:
+        return
+    address = executor["address"]
+    if address in _LOCAL_ADDRESSES:
+        return
+    line = line_of(root, ("executor", "address"))
+    raise ConfigError(
+        f"{source}: executor.address (line {line}) names a Ray cluster ({shorten(address)}); "
+        "a scenario file may not choose where your data and code are sent. Pass --address "
+        "on the command line or set ALFRED_RAY_ADDRESS, or pass --trust-scenario if you "
+        "wrote this file")
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
@@ -378,31 +427,3 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
 
 def scenario_to_yaml(scenario: Scenario) -> str:
     return yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False, allow_unicode=True)
-
-
-def _reject_duplicate_keys(text: str, source: str) -> None:
-    """``safe_load`` keeps the last of two equal keys silently; a scenario must not."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:  # pragma: no cover - safe_load already parsed it
-        raise yaml_to_config_error(exc, source) from None
-    stack = [root]
-    visited: set[int] = set()  # aliases share nodes; a recursive anchor must not loop
-    while stack:
-        node = stack.pop()
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key = key_node.value
-                if key != "<<" and key in seen:
-                    raise ConfigError(
-                        f"{source}: key {key!r} appears twice in the same mapping (lines "
-                        f"{seen[key]} and {key_node.start_mark.line + 1}); keep one"
-                    )
-                seen[key] = key_node.start_mark.line + 1
-                stack.append(value_node)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)

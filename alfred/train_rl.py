@@ -29,7 +29,7 @@ import yaml
 from pydantic import ValidationError
 
 from alfred.outputs import staged_folder, target_dir
-from alfred.scenario import Scenario, StrategySpec, scenario_to_dict
+from alfred.scenario import Scenario, StrategySpec, refuse_network_targets, scenario_to_dict
 from engine.errors import ConfigError, RunError
 from engine.settings import SimulationSettings
 from portfolio import REPORTED_METRICS, Comparison, RLSpec, compare
@@ -45,27 +45,19 @@ class RLScenario(Scenario):
 
 
 def parse_rl_scenario(text: str, *, source: str = "<string>",
-                      base_dir: Path | None = None) -> RLScenario:
+                      base_dir: Path | None = None, trust: bool = False) -> RLScenario:
     """Validate scenario YAML with an ``rl:`` section; errors name the key and line."""
-    from alfred._scenario_errors import (
-        bad_scalar_error,
-        pydantic_to_config_error,
-        yaml_to_config_error,
-    )
-    from engine import scenario as _scenario
+    from alfred._scenario_errors import pydantic_to_config_error
+    from alfred._yaml import load_yaml
 
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_to_config_error(exc, source) from None
-    except ValueError as exc:
-        raise bad_scalar_error(exc, text, source) from None
+    raw, root = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source} must be a mapping of keys (name:, data:, rl: ...)")
     if "rl" not in raw:
         raise ConfigError(f"{source} has no 'rl:' section; `alfred train-rl` needs one (see "
                           "scenarios/rl_portfolio.yaml)")
-    _scenario._reject_duplicate_keys(text, source)
+    if not trust:
+        refuse_network_targets(raw, root, source)
     raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
         scenario = RLScenario.model_validate(raw)
@@ -74,12 +66,16 @@ def parse_rl_scenario(text: str, *, source: str = "<string>",
     return scenario.located(base_dir, source)
 
 
-def load_rl_scenario(path: str | os.PathLike[str]) -> RLScenario:
+def load_rl_scenario(path: str | os.PathLike[str], *, trust: bool = False) -> RLScenario:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"scenario file {path} not found; pass the path of a .yaml file")
-    return parse_rl_scenario(path.read_text(encoding="utf-8"), source=str(path),
-                             base_dir=path.resolve().parent)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read scenario file {path}: {exc}") from None
+    return parse_rl_scenario(text, source=str(path), base_dir=path.resolve().parent,
+                             trust=trust)
 
 
 def engine_settings(scenario: Scenario) -> SimulationSettings:

@@ -7,12 +7,17 @@ numbers were made: it trusts that a row dated ``t`` used information up to ``t``
 and says so in its docstring rather than pretending otherwise.
 
 Naive timestamps next to time-zone-aware bars are read in the bars' zone; aware ones are
-converted. Rows for assets the bars do not have, and rows dated after the bars' last
-bar, are dropped at ``predict`` (a file often covers more than one run's universe).
+converted. Nothing is dropped silently: a row for an asset the bars do not have (a typo
+such as ``APPL`` would otherwise leave AAPL out of the book) is an error naming the row,
+unless ``ignore_unknown_assets: true`` (a file that covers more than this run's universe),
+which drops those rows with a warning; a row dated after the bars' last bar, when
+``predict`` is asked for everything up to the end of the bars, is an error too. Rows after
+an explicit ``end`` are outside the window asked for and are left out.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -36,6 +41,9 @@ class FileConfig(AnalystConfig):
 
     path: str = Field(min_length=1)
     columns: tuple[str, ...] | None = None
+    ignore_unknown_assets: bool = Field(
+        False, description="drop rows for assets the bars do not have, with a warning, "
+        "instead of refusing the file")
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -83,8 +91,12 @@ def _describe_row(frame: pl.DataFrame, row: int) -> str:
     return f"row {row} (asset {frame['asset'][row]!r}, ts {frame['ts'][row]})"
 
 
-def read_signals_file(path: str | Path, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
-    """Load and validate a signals file: ``ts, asset`` + float64 signal columns, sorted."""
+def read_signals_file(path: str | Path, columns: tuple[str, ...] | None = None, *,
+                      rows: bool = False) -> pl.DataFrame:
+    """Load and validate a signals file: ``ts, asset`` + float64 signal columns, sorted.
+
+    ``rows=True`` keeps a ``_row`` column (the 0-based data row in the file) for messages.
+    """
     path = Path(path)
     where = f"signals file {str(path)!r}"
     frame = _read(path)
@@ -144,6 +156,8 @@ def read_signals_file(path: str | Path, columns: tuple[str, ...] | None = None) 
             f"{where}: more than one row for {_describe_row(frame, int(np.flatnonzero(dup)[0]))}; "
             f"keep one row per asset and ts"
         )
+    if rows:
+        frame = frame.with_row_index("_row")
     return frame.sort("ts", "asset")
 
 
@@ -161,7 +175,7 @@ class FileAnalyst(ConfiguredAnalyst):
     config: FileConfig
 
     def _load(self) -> pl.DataFrame:
-        return read_signals_file(self.config.path, self.config.columns)
+        return read_signals_file(self.config.path, self.config.columns, rows=True)
 
     def fit(self, bars: pl.DataFrame, until: TimeLike | None = None) -> Self:
         """Nothing to learn; reads and validates the file now so a bad one fails early."""
@@ -176,14 +190,48 @@ class FileAnalyst(ConfiguredAnalyst):
     ) -> pl.DataFrame:
         frame = check_bars(bars, self.name)
         signals = _to_dtype(self._load(), frame["ts"].dtype)
-        assets = frame["asset"].unique().to_list()
-        known = signals.filter(pl.col("asset").is_in(assets))
-        if known.height == 0:
-            file_assets = signals["asset"].unique().sort().to_list()
+        assets = frame["asset"].unique().sort().to_list()
+        known = self._known_assets(signals, assets)
+        last_bar = frame["ts"].max()
+        late = known.filter(pl.col("ts") > last_bar)
+        if end is not None:  # rows after an explicit end are outside the window asked for
+            late = late.filter(pl.col("ts") <= as_datetime(end, late["ts"].dtype, "end"))
+        if late.height:
+            row = late.row(0, named=True)
+            raise DataError(
+                f"{self._where(row['_row'])} (asset {row['asset']!r}, ts {row['ts']}) is dated "
+                f"after the last bar {last_bar} ({late.height} such rows): no bar could act on "
+                "it. Drop the rows past the end of the data, or load bars that cover them"
+            )
+        return in_window(known.filter(pl.col("ts") <= last_bar), start, end).drop("_row")
+
+    def _where(self, row: int) -> str:
+        line = f" (line {row + 2})" if self.config.path.lower().endswith(".csv") else ""
+        return f"signals file {self.config.path!r}: row {row}{line}"
+
+    def _known_assets(self, signals: pl.DataFrame, assets: list[str]) -> pl.DataFrame:
+        """The rows for assets of the bars; the others refused or, if asked, dropped."""
+        unknown = signals.filter(~pl.col("asset").is_in(assets))
+        if unknown.height == 0:
+            return signals
+        names = unknown["asset"].unique().sort().to_list()
+        if unknown.height == signals.height:
             raise DataError(
                 f"signals file {self.config.path!r} has no row for the bars' assets "
-                f"{sorted(assets)[:20]}{did_you_mean(file_assets[0], assets)}; its assets are "
-                f"{file_assets[:20]}"
+                f"{assets[:20]}{did_you_mean(names[0], assets)}; its assets are {names[:20]}"
             )
-        known = known.filter(pl.col("ts") <= frame["ts"].max())
-        return in_window(known, start, end)
+        shown = ", ".join(repr(a) for a in names[:10]) + (" ..." if len(names) > 10 else "")
+        if self.config.ignore_unknown_assets:
+            warnings.warn(
+                f"signals file {self.config.path!r}: dropped {unknown.height} rows for "
+                f"{len(names)} asset(s) the data does not have ({shown}) because "
+                "ignore_unknown_assets is true", UserWarning, stacklevel=3)
+            return signals.filter(pl.col("asset").is_in(assets))
+        row = unknown.sort("_row").row(0, named=True)
+        raise DataError(
+            f"{self._where(row['_row'])} is for asset {row['asset']!r}, which the data does "
+            f"not have{did_you_mean(row['asset'], assets)} ({unknown.height} rows for "
+            f"{len(names)} such asset(s): {shown}; the data has {assets[:20]}). Fix the asset "
+            "name, or set ignore_unknown_assets: true in the file analyst's config to drop "
+            "those rows with a warning"
+        )

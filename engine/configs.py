@@ -28,17 +28,23 @@ def describe_validation_error(exc: ValidationError, owner: str,
             fields = sorted(_fields_at(config_class, error["loc"][:-1]))
             last = str(error["loc"][-1]) if error["loc"] else key
             problems.append(
-                f"unknown key {key!r}{did_you_mean(last, fields)}; valid keys: {', '.join(fields)}"
+                f"unknown key {shorten(key, 80)}{did_you_mean(last[:200], fields)}; valid keys: "
+                f"{', '.join(fields)}"
             )
         elif error["type"] == "missing":
             problems.append(f"{key} is required; set it")
         elif key and " got " in message:
-            problems.append(f"{key}: {message}")
+            problems.append(f"{key}: {_cut(message)}")
         elif key:
             problems.append(f"{key}: {message} (got {shorten(error.get('input'))})")
         else:
             problems.append(message)
     return f"{owner} config: " + "; ".join(problems)
+
+
+def _cut(message: str, limit: int = 1000) -> str:
+    """A validator's sentence may quote a user value: bounded like every echo."""
+    return message if len(message) <= limit else f"{message[:limit]}... ({len(message):,} characters)"
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:

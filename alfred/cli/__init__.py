@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from alfred.cli.common import (
+    TrustOpt,
     err_console,
     exit_codes,
     out_console,
@@ -98,16 +99,16 @@ def run(
     tearsheet: Annotated[bool | None, typer.Option(
         "--tearsheet/--no-tearsheet", help="Write (or skip) the HTML tear sheets; overrides "
         "the scenario's report.tearsheet.", show_default=False)] = None,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Run a scenario: data, analysts, every strategy (with and without costs), reports."""
     from alfred.run import run_scenario
+    from alfred.scenario import load_scenario
 
     with _exit_codes():
-        chosen: Any = scenario
+        loaded = load_scenario(scenario, trust=trust_scenario)
+        chosen: Any = loaded
         if tearsheet is not None:
-            from alfred.scenario import load_scenario
-
-            loaded = load_scenario(scenario)
             chosen = loaded.model_copy(update={"report": loaded.report.model_copy(
                 update={"tearsheet": tearsheet})})
         with _progress(quiet) as progress:
@@ -116,12 +117,13 @@ def run(
 
 
 @app.command(epilog="Example:  alfred validate scenarios/quickstart.yaml")
-def validate(scenario: ScenarioArg) -> None:
+def validate(scenario: ScenarioArg, trust_scenario: TrustOpt = False) -> None:
     """Check a scenario without running it: schema, names, data, benchmark, strategy plans."""
     from alfred.run import validate_scenario
+    from alfred.scenario import load_scenario
 
     with _exit_codes():
-        check = validate_scenario(scenario)
+        check = validate_scenario(load_scenario(scenario, trust=trust_scenario))
         start, end = check.period
         _out().print(Text.assemble(
             ("ok ", "bold green"),
@@ -427,7 +429,7 @@ def _report_options(folder: Path) -> tuple[bool, bool]:
         return True, True
     from alfred.scenario import load_scenario
 
-    options = load_scenario(config).report
+    options = load_scenario(config, trust=True).report  # Alfred's own file; only read
     return options.tearsheet, options.plots
 
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,9 +26,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.errors import AlfredError, ConfigError, DataError
+from alfred.cli.common import TrustOpt, exit_codes
+from engine.errors import ConfigError, DataError
 
-EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
 
 analyst_app = typer.Typer(
@@ -41,7 +39,6 @@ analyst_app = typer.Typer(
     no_args_is_help=True,
 )
 out_console = Console()
-err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[str, typer.Argument(help="Path of a scenario YAML file.",
                                             show_default=False)]
@@ -50,36 +47,18 @@ DeviceOpt = Annotated[str | None, typer.Option(help="Training device: auto, cpu,
 EpochsOpt = Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)]
 
 
-@contextmanager
-def _exit_codes() -> Iterator[None]:
-    try:
-        yield
-    except (ConfigError, DataError) as exc:
-        err_console.print(Text("error: ", style="bold red") + Text(str(exc)))
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except AlfredError as exc:
-        err_console.print(Text("run failed: ", style="bold red") + Text(str(exc)))
-        raise typer.Exit(EXIT_FAILED) from None
-    except (typer.Exit, typer.Abort):
-        raise
-    except KeyboardInterrupt:
-        err_console.print(Text("interrupted; a training with checkpoint_dir resumes where it "
-                               "stopped when run again", style="yellow"))
-        raise typer.Exit(130) from None
-    except Exception:
-        err_console.print(Text("failed with an unexpected error (a bug; please report it "
-                               "with this traceback):", style="bold red"))
-        err_console.print(Text(traceback.format_exc()))
-        raise typer.Exit(EXIT_FAILED) from None
+def _exit_codes() -> AbstractContextManager[None]:
+    return exit_codes("interrupted; a training with checkpoint_dir resumes where it stopped "
+                      "when run again")
 
 
-def _scenario_bars(path: str) -> tuple[Any, pl.DataFrame]:
+def _scenario_bars(path: str, trust: bool = False) -> tuple[Any, pl.DataFrame]:
     """The scenario and its bars up to data.end (with history before data.start)."""
     from alfred.inputs import resolve_source
     from alfred.scenario import load_scenario
     from engine.data import load_bars, resample_bars
 
-    scenario = load_scenario(path)
+    scenario = load_scenario(path, trust=trust)
     source = resolve_source(scenario.data.source, scenario.base_dir)
     bars = load_bars(source, assets=scenario.data.assets, end=scenario.data.end)
     if scenario.data.frequency is not None:
@@ -90,6 +69,7 @@ def _scenario_bars(path: str) -> tuple[Any, pl.DataFrame]:
 def _analyst_specs(scenario: Any, only: str | None,
                    trainable: bool) -> list[tuple[str, str, dict[str, Any]]]:
     """(label, registry name, config) of the scenario's analysts, paths resolved."""
+    from alfred.inputs import resolve_analyst_paths
     from analysts import REGISTRY, ForecastAnalyst, TrainableAnalyst
 
     specs = []
@@ -100,10 +80,7 @@ def _analyst_specs(scenario: Any, only: str | None,
             continue
         if only is not None and spec.name != only:
             continue
-        config = dict(spec.config)
-        for key in ("path", "tuned_configs", "weights_dir", "tokenizer_dir"):
-            if isinstance(config.get(key), str):
-                config[key] = str(scenario.resolve_path(config[key]))
+        config = resolve_analyst_paths(spec, scenario)
         names = [s.name for s in scenario.analysts]
         label = spec.name if names.count(spec.name) == 1 else f"{spec.name}-{i}"
         specs.append((label, spec.name, config))
@@ -155,12 +132,13 @@ def train_command(
     device: DeviceOpt = None,
     epochs: EpochsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Fit the scenario's trainable analysts and save them (safetensors + config.json)."""
     from analysts import get_analyst
 
     with _exit_codes():
-        loaded, bars = _scenario_bars(scenario)
+        loaded, bars = _scenario_bars(scenario, trust_scenario)
         specs = _analyst_specs(loaded, analyst, trainable=True)
         until, why = _fit_end(loaded, bars)
         target = Path(out) if out is not None else _default_out(loaded, "models")
@@ -200,6 +178,7 @@ def evaluate_command(
     allow_tuned_overlap: Annotated[bool, typer.Option(
         help="Evaluate tuned_configs on a test window inside or before their tuning period "
              "(every table then says so).")] = False,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Out-of-sample metrics of the scenario's analysts next to the baselines (zero, drift,
     last, always_up, majority), with Diebold-Mariano and direction tests, IC and a verdict."""
@@ -208,7 +187,7 @@ def evaluate_command(
 
     with _exit_codes():
         fractions = parse_split(split)
-        loaded, bars = _scenario_bars(scenario)
+        loaded, bars = _scenario_bars(scenario, trust_scenario)
         target = Path(out) if out is not None else _default_out(loaded, "evaluations")
         for label, name, config in _analyst_specs(loaded, analyst, trainable=False):
             if name in ("lstm", "magnitude"):
@@ -374,12 +353,13 @@ def tune_command(
     workers: Annotated[str | None, typer.Option(help="Workers for local/ray: auto or N; "
                                                 "trials split over them, one shared "
                                                 "study.")] = None,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Search hyperparameters with Optuna; best config per analyst and symbol as JSON."""
     from analysts.tuning import load_search_space, tune
 
     with _exit_codes():
-        loaded, bars = _scenario_bars(scenario)
+        loaded, bars = _scenario_bars(scenario, trust_scenario)
         label, name, config = _analyst_specs(loaded, analyst, trainable=True)[0]
         space_path = Path(space) if space is not None else (
             loaded.base_dir / "tuning" / f"{name}.yaml")

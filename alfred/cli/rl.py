@@ -7,9 +7,7 @@ and key, no traceback).
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
@@ -17,32 +15,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.errors import AlfredError, ConfigError, DataError
+from alfred.cli.common import TrustOpt, exit_codes
+from engine.errors import ConfigError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
-
-@contextmanager
-def _exit_codes() -> Iterator[None]:
-    err = Console(stderr=True)
-    try:
-        yield
-    except (ConfigError, DataError) as exc:
-        err.print(Text("error: ", style="bold red") + Text(str(exc)))
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except AlfredError as exc:
-        err.print(Text("run failed: ", style="bold red") + Text(str(exc)))
-        raise typer.Exit(EXIT_FAILED) from None
-    except KeyboardInterrupt:
-        err.print(Text("interrupted; resume with --resume --out RUN_FOLDER", style="yellow"))
-        raise typer.Exit(130) from None
-    except (typer.Exit, typer.Abort):
-        raise
-    except Exception:
-        err.print(Text("training failed with an unexpected error (a bug; please report it "
-                       "with this traceback):", style="bold red"))
-        err.print(Text(traceback.format_exc()))
-        raise typer.Exit(EXIT_FAILED) from None
+def _exit_codes() -> AbstractContextManager[None]:
+    return exit_codes("interrupted; resume with --resume --out RUN_FOLDER")
 
 
 def _parse_seeds(text: str | None) -> list[int] | None:
@@ -75,13 +53,14 @@ def train_rl(
                                                  "has an executor: section).")] = None,
     workers: Annotated[str | None, typer.Option(help="Workers for local/ray: auto or N.")]
     = None,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Train the RL portfolio manager (PPO, A2C or SAC) over seeds; compare it on the test span.
 
     The policy scoring best on rl.validation is kept and run on rl.test next to the
     scenario's other strategies: Sharpe, drawdown, win rate, turnover, mean ± spread.
     """
-    from alfred.train_rl import train_rl_scenario
+    from alfred.train_rl import load_rl_scenario, train_rl_scenario
 
     with _exit_codes():
         console = Console(stderr=True)
@@ -90,7 +69,8 @@ def train_rl(
             if not quiet:
                 console.print(Text(f"[{done}/{total}] {step}", style="dim"))
 
-        summary = train_rl_scenario(scenario, out=out, resume=resume, overwrite=overwrite,
+        loaded = load_rl_scenario(scenario, trust=trust_scenario)
+        summary = train_rl_scenario(loaded, out=out, resume=resume, overwrite=overwrite,
                                     seeds=_parse_seeds(seeds), total_timesteps=timesteps,
                                     progress=progress, progress_bar=not quiet,
                                     executor=executor or ("local" if workers else None),

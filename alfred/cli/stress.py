@@ -10,11 +10,14 @@ from rich import box
 from rich.table import Table
 
 from alfred.cli.common import (
+    AddressOpt,
     ExecutorOpt,
     OverwriteOpt,
     QuietOpt,
     RunOutOpt,
+    TrustOpt,
     WorkersOpt,
+    executor_override,
     exit_codes,
     out_console,
 )
@@ -30,9 +33,11 @@ def stress_command(
     paths: Annotated[int | None, typer.Option("--paths", help="Number of synthetic paths "
                                               "(default: stress.paths).")] = None,
     executor: ExecutorOpt = None,
+    address: AddressOpt = None,
     workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Stress test: run the strategies on synthetic paths and report the spread of Sharpe,
     max drawdown and CAGR against an equal-weight benchmark."""
@@ -40,10 +45,8 @@ def stress_command(
     from alfred.stress import run_stress
 
     with exit_codes():
-        loaded = load_scenario(scenario)
-        spec = None
-        if executor is not None:
-            spec = {**loaded.executor.model_dump(), "kind": executor}
+        loaded = load_scenario(scenario, trust=trust_scenario)
+        spec = executor_override(loaded, executor, address)
         result = run_stress(loaded, out, paths=paths, executor=spec, workers=workers,
                             overwrite=overwrite, progress=not quiet)
         print_result(result)

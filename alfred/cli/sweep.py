@@ -10,10 +10,13 @@ from rich.text import Text
 
 from alfred.cli.common import (
     EXIT_FAILED,
+    AddressOpt,
     ExecutorOpt,
     QuietOpt,
+    TrustOpt,
     WorkersOpt,
     err_console,
+    executor_override,
     exit_codes,
     out_console,
 )
@@ -30,13 +33,13 @@ def sweep_command(
                                             "of the same sweep is resumed.")] = None,
     executor: ExecutorOpt = None,
     workers: WorkersOpt = None,
-    address: Annotated[str | None, typer.Option(help="Ray address: local, auto or "
-                                                "ray://host:port.")] = None,
+    address: AddressOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Start over in an existing folder.")] = False,
     limit: Annotated[int | None, typer.Option(help="Run at most N unfinished variants.",
                                               min=1)] = None,
     top: Annotated[int, typer.Option(help="Rows of the summary to print.", min=1)] = 10,
     quiet: QuietOpt = False,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Run every variant of a scenario's sweep (grid or random), resumably, and rank them."""
     from alfred.scenario import load_scenario
@@ -44,14 +47,8 @@ def sweep_command(
 
     with exit_codes("interrupted; finished variants are kept: run the same command with the "
                     "same --out to resume"):
-        loaded = load_scenario(scenario)
-        spec = None
-        if executor is not None or address is not None:
-            spec = loaded.executor.model_dump()
-            if executor is not None:
-                spec["kind"] = executor
-            if address is not None:
-                spec["address"] = address
+        loaded = load_scenario(scenario, trust=trust_scenario)
+        spec = executor_override(loaded, executor, address)
         result = run_sweep(loaded, out, executor=spec, workers=workers, overwrite=overwrite,
                            progress=not quiet, limit=limit)
         _print(result, loaded.sweep.metric, top)

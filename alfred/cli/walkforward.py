@@ -8,11 +8,14 @@ import typer
 from rich.table import Table
 
 from alfred.cli.common import (
+    AddressOpt,
     ExecutorOpt,
     OverwriteOpt,
     QuietOpt,
     RunOutOpt,
+    TrustOpt,
     WorkersOpt,
+    executor_override,
     exit_codes,
     out_console,
 )
@@ -23,19 +26,19 @@ def walkforward_command(
                                             show_default=False)],
     out: RunOutOpt = None,
     executor: ExecutorOpt = None,
+    address: AddressOpt = None,
     workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
+    trust_scenario: TrustOpt = False,
 ) -> None:
     """Walk-forward validation: fit on each training window, trade the next test window."""
     from alfred.scenario import load_scenario
     from alfred.walkforward import run_walkforward
 
     with exit_codes():
-        loaded = load_scenario(scenario)
-        spec = None
-        if executor is not None:
-            spec = {**loaded.executor.model_dump(), "kind": executor}
+        loaded = load_scenario(scenario, trust=trust_scenario)
+        spec = executor_override(loaded, executor, address)
         result = run_walkforward(loaded, out, executor=spec, workers=workers,
                                  overwrite=overwrite, progress=not quiet)
         _print(result)

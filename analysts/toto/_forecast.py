@@ -33,6 +33,7 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import re
 import warnings
 from dataclasses import dataclass
@@ -139,9 +140,9 @@ class Toto(nn.Module):
         if not config_file.is_file():
             raise ConfigError(f"{folder}: no {CONFIG_NAME}; is this a Toto checkpoint folder?")
         try:
-            raw = json.loads(config_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{config_file}: not valid JSON ({exc})") from exc
+            raw = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are both
+            raise ConfigError(f"{config_file}: not valid JSON ({exc})") from None
         if not isinstance(raw, dict) or not any(k in raw for k in _CORE_KEYS):
             raise ConfigError(
                 f"{config_file} is not a Toto config (none of {', '.join(_CORE_KEYS)}); "
@@ -183,9 +184,22 @@ class Toto(nn.Module):
         if st_file.is_file():
             from safetensors.torch import load_file  # noqa: PLC0415
 
-            return load_file(str(st_file), device="cpu")
+            try:
+                return load_file(str(st_file), device="cpu")
+            except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+                raise ConfigError(
+                    f"{st_file}: not a readable safetensors file ({_brief(exc)}); download the "
+                    f"checkpoint folder again or point weights_dir at a Toto checkpoint"
+                ) from None
         if bin_file.is_file():
-            obj = torch.load(str(bin_file), map_location="cpu", weights_only=True)
+            try:
+                obj = torch.load(str(bin_file), map_location="cpu", weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - UnpicklingError, zip errors, EOFError ...
+                raise ConfigError(
+                    f"{bin_file}: not a readable weights-only torch checkpoint ({_brief(exc)}); "
+                    "Alfred loads only plain tensors (no pickled code): convert it to "
+                    f"{SAFETENSORS_NAME} or download the checkpoint folder again"
+                ) from None
             for key in ("state_dict", "model_state_dict"):
                 if isinstance(obj, dict) and isinstance(obj.get(key), dict):
                     obj = obj[key]
@@ -543,3 +557,11 @@ class Toto(nn.Module):
             paths = torch.cat(outputs, dim=-1)  # [b*r, v, steps*patch]
             chunks.append(paths.unflatten(0, (b, r)).permute(0, 2, 3, 1))
         return torch.cat(chunks, dim=-1)
+
+
+def _brief(exc: BaseException) -> str:
+    """A loader's error in one bounded line (torch's own run to pages)."""
+    if isinstance(exc, pickle.UnpicklingError):  # torch's text suggests weights_only=False
+        return "it holds pickled Python objects, not only tensors"
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else f"{text[:300]}..."

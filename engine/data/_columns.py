@@ -20,7 +20,7 @@ import polars as pl
 
 from engine.errors import DataError
 
-from ._messages import preview
+from ._messages import preview, shorten
 
 CANONICAL_ORDER = ("ts", "asset", "open", "high", "low", "close", "adj_close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
@@ -50,6 +50,8 @@ _ALIASES: dict[str, str] = {
 # no other column is a timestamp (backtesting.py's own CSVs look like this).
 _INDEX_NAMES = {"", "unnamed0", "index", "indexlevel0", "column1"}
 
+# A trailing zone: Z, +05:30 / -0800 after a time of day, or a bracketed name [Europe/Paris].
+_ZONE_SUFFIX = r"(?:[Zz]|:\d\d(?:\.\d+)?\s?[+-]\d\d(?::?\d\d)?|\[[^\]]+\])$"
 # Day and month can swap in these layouts; they are only accepted when one order is the
 # only one that parses every value.
 _AMBIGUOUS_DATE = re.compile(r"^\s*(\d{1,2})([./-])(\d{1,2})\2(\d{4})(?:[ T].*)?$")
@@ -179,7 +181,7 @@ def _parse_day_month(text: pl.Series, *, source: str, locate: Locate) -> pl.Seri
     first = text.drop_nulls()[0]
     match = _AMBIGUOUS_DATE.match(first)
     if match is None:  # the caller only sends text whose first value matches
-        raise DataError(f"{source}: cannot read timestamp {first!r}. Fix: use ISO dates.")
+        raise DataError(f"{source}: cannot read timestamp {shorten(first)}. Fix: use ISO dates.")
     sep, rest = match.group(2), first[match.end(4) :]
     time_fmt = ""
     if rest:
@@ -196,16 +198,33 @@ def _parse_day_month(text: pl.Series, *, source: str, locate: Locate) -> pl.Seri
         if (a == b).all():
             return a.alias("ts")
         raise DataError(
-            f"{source}: dates like {first!r} read as both month-first and day-first, and both "
+            f"{source}: dates like {shorten(first)} read as both month-first and day-first, and both "
             f"readings are valid for every row. Fix: write dates as ISO 'YYYY-MM-DD'."
         )
     parsed = text.str.to_datetime(time_unit="ns", strict=False)
     return _raise_unparsed(text, parsed, source=source, locate=locate)
 
 
+def _refuse_mixed_zones(text: pl.Series, *, source: str, locate: Locate) -> None:
+    """Some timestamps with a zone or UTC offset and some without cannot be one clock."""
+    frame = pl.DataFrame({"text": text}).with_row_index("_pos").drop_nulls("text")
+    frame = frame.with_columns(zoned=pl.col("text").str.contains(_ZONE_SUFFIX))
+    zoned, naive = frame.filter(pl.col("zoned")), frame.filter(~pl.col("zoned"))
+    if zoned.height == 0 or naive.height == 0:
+        return
+    z, n = zoned.row(0, named=True), naive.row(0, named=True)
+    raise DataError(
+        f"{source}: the timestamps mix naive and zoned values: {shorten(n['text'], 60)} at "
+        f"{locate(n['_pos'])} has no time zone, {shorten(z['text'], 60)} at "
+        f"{locate(z['_pos'])} has one ({zoned.height} zoned, {naive.height} naive rows). Fix: "
+        f"write every timestamp with a UTC offset (e.g. +00:00) or none (read as UTC)."
+    )
+
+
 def _raise_unparsed(
     text: pl.Series, parsed: pl.Series, *, source: str, locate: Locate
 ) -> pl.Series:
+    _refuse_mixed_zones(text, source=source, locate=locate)
     bad = pl.DataFrame({"text": text, "ok": parsed.is_not_null()}).with_row_index("_pos")
     bad = bad.filter(pl.col("text").is_not_null() & ~pl.col("ok"))
     if bad.height == 0:
@@ -216,7 +235,7 @@ def _raise_unparsed(
         )
     row = bad.row(0, named=True)
     raise DataError(
-        f"{source}: timestamp {row['text']!r} at {locate(row['_pos'])} is not a date/time "
+        f"{source}: timestamp {shorten(row['text'])} at {locate(row['_pos'])} is not a date/time "
         f"({bad.height} such rows). Fix: write timestamps as ISO 'YYYY-MM-DD' or "
         f"'YYYY-MM-DD HH:MM:SS'."
     )

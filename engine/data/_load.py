@@ -268,6 +268,11 @@ def _select(
     return bars
 
 
+# The instants a 64-bit nanosecond timestamp can hold (whole microseconds).
+_FIRST_NS = dt.datetime(1677, 9, 21, 0, 12, 43, 145225)
+_LAST_NS = dt.datetime(2262, 4, 11, 23, 47, 16, 854775)
+
+
 def _bound(value: Bound, tz: str | None, which: str) -> tuple[dt.datetime, pl.Expr, bool] | None:
     """(comparable datetime, polars literal, exclusive?) for a start/end argument."""
     if value is None:
@@ -291,11 +296,18 @@ def _bound(value: Bound, tz: str | None, which: str) -> tuple[dt.datetime, pl.Ex
         date_only = True
         day = value + dt.timedelta(days=1) if which == "end" else value
         value = dt.datetime(day.year, day.month, day.day)
+        if value > _LAST_NS and which == "end":  # the last representable day: keep it all
+            value, date_only = _LAST_NS, False
     if not isinstance(value, dt.datetime):
         raise ConfigError(
             f"{which}={value!r} has type {type(value).__name__}; expected a date string, "
             f"datetime.date or datetime.datetime."
         )
+    if not _FIRST_NS <= value.replace(tzinfo=None) <= _LAST_NS:
+        raise ConfigError(
+            f"{which}={value} is outside the supported range {_FIRST_NS:%Y-%m-%d}.."
+            f"{_LAST_NS:%Y-%m-%d} (bar times are 64-bit nanoseconds). Fix: pick a date in "
+            f"range or leave {which} out.")
     if value.tzinfo is not None and tz is None:
         raise ConfigError(
             f"{which}={value!r} has a time zone but the bars have none. Fix: pass a naive "

@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from engine.configs import build_config
+from engine.configs import build_config, describe_validation_error
 from engine.errors import ConfigError
 
 ExecutorKind = Literal["local", "ray", "inline"]
+ADDRESS_ENV = "ALFRED_RAY_ADDRESS"  # the Ray address when neither the CLI nor the spec has one
 
 
 class ExecutorSpec(BaseModel):
@@ -20,7 +29,8 @@ class ExecutorSpec(BaseModel):
       ``auto`` = one per CPU core.
     * ``ray``: Ray tasks; ``address`` is ``local`` (start a private Ray instance with
       ``workers`` CPUs, shut down afterwards), ``auto`` (join the cluster this machine is
-      part of) or ``ray://host:port`` / ``host:port`` (a remote cluster). ``resources``
+      part of) or ``ray://host:port`` / ``host:port`` (a remote cluster); default: the
+      ``ALFRED_RAY_ADDRESS`` environment variable, else ``local``. ``resources``
       are per task, e.g. ``{num_gpus: 0.25}`` for analyst training.
     * ``inline``: tasks run one after another in this process: for debugging (breakpoints
       work) and for tiny fan-outs where starting processes costs more than the work.
@@ -30,7 +40,7 @@ class ExecutorSpec(BaseModel):
 
     kind: ExecutorKind = "local"
     workers: int | Literal["auto"] = "auto"
-    address: str = "local"
+    address: str = Field(default_factory=lambda: os.environ.get(ADDRESS_ENV) or "local")
     resources: dict[str, float] = Field(default_factory=dict)
     connect_timeout_s: float = Field(20.0, gt=0)
     threads_per_worker: int | None = Field(
@@ -46,6 +56,20 @@ class ExecutorSpec(BaseModel):
                 "at a time (kind: inline runs them in this process)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _within_this_machine(self, info: ValidationInfo) -> ExecutorSpec:
+        """More local workers than cores only slows a fan-out down (and a typo of 10000
+        would start 10000 interpreters), so that takes an explicit CLI ``--workers``."""
+        remote = self.kind == "ray" and self.address != "local"
+        cores = os.cpu_count() or 1
+        from_cli = bool(info.context and info.context.get("workers_from_cli"))
+        if isinstance(self.workers, int) and self.workers > cores and not (remote or from_cli):
+            raise ValueError(
+                f"workers {self.workers} is more than this machine's {cores} CPU cores; use "
+                f"'auto' (one per core) or at most {cores}, or pass --workers "
+                f"{self.workers} on the command line to start that many anyway")
+        return self
 
     @field_validator("resources")
     @classmethod
@@ -92,4 +116,9 @@ def parse_executor_spec(spec: ExecutorSpec | str | dict[str, Any] | None,
         except ValueError:
             raise ConfigError(f"executor workers must be 'auto' or a whole number, got "
                               f"{text!r}") from None
-    return build_config(ExecutorSpec, "executor", values)
+    if overrides.get("workers") is None:
+        return build_config(ExecutorSpec, "executor", values)
+    try:  # a worker count typed on the command line may exceed the cores
+        return ExecutorSpec.model_validate(values, context={"workers_from_cli": True})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, "executor", ExecutorSpec)) from None

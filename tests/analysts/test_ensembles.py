@@ -101,7 +101,7 @@ def test_best_per_symbol_follows_each_symbols_lowest_validation_error(bars):
 
 
 def test_member_paths_resolve_against_the_scenario_file(tmp_path):
-    from alfred.inputs import _resolve_paths
+    from alfred.inputs import resolve_analyst_paths
     from alfred.scenario import parse_scenario
 
     text = """
@@ -118,7 +118,7 @@ analysts:
                                          volatile: {name: naive}}}
 """
     scenario = parse_scenario(text, source="x.yaml", base_dir=tmp_path)
-    config = _resolve_paths(scenario.analysts[0], scenario)
+    config = resolve_analyst_paths(scenario.analysts[0], scenario)
     assert config["members"][0]["config"]["weights_dir"] == str(tmp_path / "models" / "toto")
     calm = config["members"][1]["config"]["calm"]["config"]
     assert calm["weights_dir"] == str(tmp_path / "k")

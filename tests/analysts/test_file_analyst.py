@@ -55,15 +55,35 @@ def test_columns_window_and_unsorted_file(tmp_path):
     ]
 
 
-def test_rows_for_other_assets_or_after_the_last_bar_are_dropped(tmp_path):
-    extra = pl.DataFrame(
-        {"ts": [datetime(2024, 1, 2), datetime(2024, 1, 9)], "asset": ["ZZZ", "A"],
-         "prob_up": [0.5, 0.5], "score": [0.0, 0.0]}
-    )
+def _with_extra(tmp_path, ts: list[datetime], assets: list[str]) -> str:
+    extra = pl.DataFrame({"ts": ts, "asset": assets, "prob_up": [0.5] * len(ts),
+                          "score": [0.0] * len(ts)})
     path = tmp_path / "s.parquet"
     pl.concat([_signals(), extra]).write_parquet(path)
-    out = FileAnalyst(path=str(path)).predict(BARS)
+    return str(path)
+
+
+def test_a_row_for_an_asset_the_bars_lack_is_an_error_naming_it(tmp_path):
+    path = _with_extra(tmp_path, [datetime(2024, 1, 2)], ["AA"])
+    with pytest.raises(DataError, match=r"s\.parquet': row 5 is for asset 'AA', which the "
+                       r"data does not have \(did you mean 'A'\?\).*ignore_unknown_assets"):
+        FileAnalyst(path=path).predict(BARS)
+
+
+def test_ignore_unknown_assets_drops_them_with_a_warning(tmp_path):
+    path = _with_extra(tmp_path, [datetime(2024, 1, 2)], ["ZZZ"])
+    with pytest.warns(UserWarning, match=r"dropped 1 rows for 1 asset\(s\).*'ZZZ'"):
+        out = FileAnalyst(path=path, ignore_unknown_assets=True).predict(BARS)
     assert out.height == 5 and set(out["asset"]) == {"A", "B"}
+
+
+def test_a_row_after_the_last_bar_is_an_error_unless_past_the_end_asked_for(tmp_path):
+    path = _with_extra(tmp_path, [datetime(2024, 1, 9)], ["A"])
+    with pytest.raises(DataError, match=r"row 5 \(asset 'A', ts 2024-01-09 00:00:00\) is "
+                       r"dated after the last bar"):
+        FileAnalyst(path=path).predict(BARS)
+    out = FileAnalyst(path=path).predict(BARS, end=BARS["ts"].max())
+    assert out.height == 5 and out["ts"].max() <= BARS["ts"].max()
 
 
 def test_time_zones_are_aligned_with_the_bars(tmp_path):

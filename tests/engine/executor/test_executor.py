@@ -152,7 +152,7 @@ def test_spec_defaults_and_overrides():
     spec = parse_executor_spec(None)
     assert spec == ExecutorSpec() and spec.kind == "local" and spec.n_workers() >= 1
     assert parse_executor_spec("ray", workers="2").n_workers() == 2
-    assert parse_executor_spec({"kind": "local", "workers": 3}, workers=None).workers == 3
+    assert parse_executor_spec({"kind": "local", "workers": 1}, workers=None).workers == 1
 
 
 def test_duplicate_task_keys_are_refused():
