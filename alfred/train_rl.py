@@ -192,6 +192,9 @@ def _train_into(sc, spec, inputs, market, envs, settings, baselines, target: Pat
     comparison, curves = _evaluate(results, spec.agent, envs["test"], baselines,
                                    inputs.signals, settings)
     _write_evaluation(target, comparison, curves)
+    from alfred.rebuild import write_train_rl_report
+
+    write_train_rl_report(target)  # learning curves, seeds, test span vs baselines
     report("done", total, total)
     results = [dataclasses.replace(
         r, directory=None if r.directory is None else final / r.directory.name,

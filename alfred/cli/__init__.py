@@ -134,21 +134,22 @@ def validate(scenario: ScenarioArg, trust_scenario: TrustOpt = False) -> None:
         _print_warnings(check.warnings)
 
 
-@app.command(epilog="Example:  alfred report runs/quickstart/20240101-120000")
-def report(run_dir: Annotated[str, typer.Argument(help="A run folder written by alfred run.",
-                                                  show_default=False)]) -> None:
-    """Rebuild the report files of a run folder from its saved results."""
-    with _exit_codes():
-        import reports
+@app.command(epilog="Examples:  alfred report runs/quickstart/20240101-120000  |  "
+             "alfred report runs/sweeps/sweep_topk/20240101-120000")
+def report(
+    run_dir: Annotated[str, typer.Argument(
+        help="A folder written by alfred run, walkforward, stress, sweep or train-rl.",
+        show_default=False)],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+) -> None:
+    """Rebuild the report files of a run folder from its saved results (no rerun)."""
+    from alfred.rebuild import rebuild
 
+    with _exit_codes():
         root = _run_folder(run_dir)
-        subruns = _sub_runs(root)
-        for folder in subruns or [root]:
-            tearsheet, plots = _report_options(folder)
-            reports.rebuild_report(folder, tearsheet=tearsheet, plots=plots)
-        if subruns:
-            reports.write_comparison(root, subruns)
-        _out().print(Text(f"report rebuilt in {root}"))
+        with _progress(quiet) as progress:
+            kind, _ = rebuild(root, progress=progress)
+        _out().print(Text(f"{kind} report rebuilt in {root}"))
 
 
 @app.command(epilog="Example:  alfred compare runs/a/20240101-120000 runs/b/20240102-090000 "

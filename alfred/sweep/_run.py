@@ -138,6 +138,10 @@ def run_sweep(scenario: str | os.PathLike[str] | Scenario, out: str | os.PathLik
     by_key = {v.key: v for v in variants}
     summary = summarise(target, [r for r in results if r.ok], by_key, spec)
     _write_summary(target, summary, spec, len(variants))
+    if summary.height:
+        from alfred.rebuild import write_sweep_report
+
+        write_sweep_report(target)  # ranked table with DSR, heat map of two swept keys
     failures = tuple(r for r in results if not r.ok)
     if failures:
         (target / "failures.json").write_text(json.dumps(
