@@ -7,6 +7,8 @@ Neither borrow fees nor leverage limits exist in vectorbt: they are off / not bi
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,9 @@ from tests.engine.conftest import make_panel, random_prices
 vbt = pytest.importorskip("vectorbt")
 
 CAPITAL = 100_000.0
+# vectorbt cuts an order to the cash left, one order at a time: our "clip" rule
+CLIP = ({"limit_policy": "clip"}
+        if "limit_policy" in inspect.signature(run_backtest).parameters else {})
 
 
 def _costs(fees_bps, fixed, slip_bps):
@@ -92,11 +97,81 @@ def test_target_percent_rebalancing_equals_vectorbt(seed, long_only):
         raw[:, :3] /= raw[:, :3].sum(axis=1, keepdims=True)
         raw[:, 3:] = -0.5 * raw[:, 3:] / raw[:, 3:].sum(axis=1, keepdims=True)
     w[rebalance] = raw
+    # vectorbt fills the last buy of a rebalance partially when cash runs out: that is the
+    # per-order clip rule, so this comparison runs under limit_policy="clip"
     res = run_backtest(make_panel(close), WeightPlan(w), costs=_costs(10.0, 0.0, 5.0),
-                       fill="next_close", capital=CAPITAL, max_gross_leverage=3.0)
+                       fill="next_close", capital=CAPITAL, max_gross_leverage=3.0,
+                       limit_policy="clip")
     pf = vbt.Portfolio.from_orders(
         pd.DataFrame(close), size=pd.DataFrame(_shift(w)), size_type="targetpercent",
         fees=10 / 1e4, slippage=5 / 1e4, init_cash=CAPITAL, cash_sharing=True, group_by=True,
         call_seq="auto", freq="1D")
+    np.testing.assert_allclose(res.records.equity, _vbt_value(pf), rtol=1e-8)
+    assert res.fills.height == len(pf.orders.records)
+
+
+# --- next_open: vectorbt orders shifted one bar and priced on the opens ---------------
+def _hole_panel(rng, n_bars, n, holes):
+    close = 100 * np.cumprod(1 + rng.normal(0, 0.02, (n_bars, n)), axis=0)
+    open_ = close * (1 + rng.normal(0, 0.01, (n_bars, n)))
+    if holes:
+        mask = rng.random((n_bars, n)) < holes
+        mask[0] = False
+        close[mask] = np.nan
+        open_[mask] = np.nan
+    return open_, close
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("holes", [0.0, 0.08])
+def test_next_open_rebalancing_with_binding_cash_equals_vectorbt(seed, holes):
+    """Long-only weights summing to 1 with costs: the last purchase of every rebalance is
+    cut to the cash left (ours: partial, insufficient_cash; vectorbt: allow_partial).
+    Missing bars: neither engine trades an asset without a bar, both value it at its last
+    close (vectorbt: NaN order size there, forward-filled valuation price)."""
+    rng = np.random.default_rng(40 + seed)
+    n_bars, n = 120, 4
+    open_, close = _hole_panel(rng, n_bars, n, holes)
+    w = np.full((n_bars, n), np.nan)
+    rebalance = np.arange(0, n_bars - 1, 10)
+    raw = rng.uniform(0.1, 1, (rebalance.size, n))
+    w[rebalance] = raw / raw.sum(axis=1, keepdims=True)
+    res = run_backtest(make_panel(close, open_), WeightPlan(w), costs=_costs(10.0, 0.0, 5.0),
+                       fill="next_open", capital=CAPITAL, max_gross_leverage=1.0, **CLIP)
+    assert (res.orders["reason"] == "insufficient_cash").sum() >= rebalance.size // 2
+    if holes:
+        assert (res.orders["reason"] == "not_tradable").sum() > 0
+    size = _shift(w)
+    size[~np.isfinite(open_)] = np.nan  # no bar at the fill: no order
+    # valuation at the fill: the open, or the last close where the asset has no bar
+    last_close = pd.DataFrame(close).ffill().shift(1)
+    val_price = pd.DataFrame(open_).fillna(last_close)
+    pf = vbt.Portfolio.from_orders(
+        pd.DataFrame(close), size=pd.DataFrame(size), size_type="targetpercent",
+        price=pd.DataFrame(open_), val_price=val_price, fees=10 / 1e4,
+        slippage=5 / 1e4, init_cash=CAPITAL, cash_sharing=True, group_by=True,
+        call_seq="auto", freq="1D")
+    np.testing.assert_allclose(res.records.equity, _vbt_value(pf), rtol=1e-8)
+    assert res.fills.height == len(pf.orders.records)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_next_open_signals_with_binding_cash_equal_vectorbt(seed):
+    rng = np.random.default_rng(60 + seed)
+    n_bars, n = 200, 3
+    open_, close = _hole_panel(rng, n_bars, n, 0.0)
+    entries = rng.random((n_bars, n)) < 0.1
+    exits = rng.random((n_bars, n)) < 0.08
+    no = np.zeros_like(entries)
+    # 45,000 a position on 100,000 of capital: the third open position gets what is left
+    res = run_backtest(make_panel(close, open_), SignalPlan(entries, exits, no, no,
+                                                            size=45_000.0, size_type="value"),
+                       costs=_costs(10.0, 1.0, 3.0), fill="next_open", capital=CAPITAL, **CLIP)
+    assert (res.orders["status"] == "partial").sum() > 0
+    pf = vbt.Portfolio.from_signals(
+        pd.DataFrame(close), entries=pd.DataFrame(_shift(entries)),
+        exits=pd.DataFrame(_shift(exits)), price=pd.DataFrame(open_), size=45_000.0,
+        size_type="value", fees=10 / 1e4, fixed_fees=1.0, slippage=3 / 1e4,
+        init_cash=CAPITAL, cash_sharing=True, group_by=True, call_seq="auto", freq="1D")
     np.testing.assert_allclose(res.records.equity, _vbt_value(pf), rtol=1e-8)
     assert res.fills.height == len(pf.orders.records)

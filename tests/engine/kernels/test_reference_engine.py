@@ -387,3 +387,35 @@ def test_accounting_identity_every_bar():
     f = res.fills  # positions are built only from fills
     for j, asset in enumerate(res.assets):
         assert np.isclose(f.filter(f["asset"] == asset)["qty"].sum(), pos[-1, j], atol=1e-9)
+
+
+def test_a_short_cut_by_the_gross_limit_by_its_costs_alone():
+    # two shorts of half the equity at gross 1.0: the first one's commission (1 bps) leaves
+    # the second a hair too little room -- it is cut, by the leverage limit (no cash check
+    # on sales), to exactly the limit
+    close, open_ = _flat(3, 2, price=10.0)
+    w = np.full((3, 2), np.nan)
+    w[0] = [-0.5, -0.5]
+    costs = Costs(commission_bps=1.0, slippage_bps=0.0, half_spread_bps=0.0, borrow_fee_bps=0.0)
+    case = dict(close=close, open=open_, volume=None, costs=costs, capital=10_000.0,
+                max_gross=1.0, max_net=1.0, fractional=True, fill="next_open", weights=w)
+    res, _ = run_backtest_and_compare(case)
+    assert res.orders["reason"].to_list() == ["", "leverage_limit"]
+    # the limit is on the equity after the bar's earlier fills (not this fill's own fee)
+    assert res.records.gross[1] == pytest.approx(
+        res.records.equity[1] + res.fills["commission"][1], rel=1e-12)
+
+
+def test_rows_exactly_at_the_limits_are_never_cut_by_rounding():
+    # zero costs, every bar a new long-only row fully invested: float rounding must never
+    # make the last purchase of a row look like a breach of the gross limit
+    rng = np.random.default_rng(11)
+    n_bars, n = 40, 5
+    close = np.round(rng.uniform(3, 90, (n_bars, n)), 2)
+    w = rng.uniform(0, 1, (n_bars, n))
+    w /= w.sum(axis=1, keepdims=True)
+    case = dict(close=close, open=close.copy(), volume=None, costs=Costs.zero(),
+                capital=1_000.0, max_gross=1.0, max_net=1.0, fractional=True,
+                fill="next_open", weights=w)
+    res, _ = run_backtest_and_compare(case)
+    assert set(res.orders["reason"].to_list()) == {""}
