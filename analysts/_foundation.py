@@ -65,6 +65,28 @@ class ForecastAnalyst(ConfiguredAnalyst):
 
     columns: ClassVar[tuple[str, ...]] = ("close",)  # bar columns the model reads
     config: ForecastConfig
+    _samples: list | None = None
+
+    def predict_samples(self, bars: pl.DataFrame, start: TimeLike | None = None,
+                        end: TimeLike | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """:meth:`predict`'s signals and the sampled ``horizon``-bar returns behind them:
+        a frame ``ts, asset, samples`` (one list of simple returns per forecast bar; with
+        ``stride`` > 1 only the bars where the model ran). Per-symbol tuned analysts that
+        run their own model contribute signals but no samples."""
+        self._samples = []
+        try:
+            signals = self.predict(bars, start, end)
+            collected = self._samples
+        finally:
+            self._samples = None
+        dtype = signals.schema["ts"]
+        frame = pl.DataFrame({
+            "ts": pl.Series(np.array([t for t, _, _ in collected],
+                                     dtype="datetime64[ns]")).cast(dtype),
+            "asset": pl.Series([a for _, a, _ in collected], dtype=pl.String),
+            "samples": pl.Series([r.tolist() for _, _, r in collected],
+                                 dtype=pl.List(pl.Float64))})
+        return signals, frame
 
     def model_min_context(self) -> int:
         """Fewest bars the model can forecast from."""
@@ -218,6 +240,8 @@ class ForecastAnalyst(ConfiguredAnalyst):
                     raise DataError(f"analyst {self.name!r}: the model returned paths of shape "
                                     f"{p.shape} (or non-finite values) for {asset} at {t}")
                 s = summarise_paths(p[None], np.array([last[asset]]), aggregate)
+                if self._samples is not None:  # predict_samples is collecting the paths
+                    self._samples.append((t, asset, p[:, -1] / last[asset] - 1.0))
                 rows.append({"ts": t, "asset": asset, "pred_return": float(s["pred_return"][0]),
                              "prob_up": float(s["prob_up"][0]),
                              "uncertainty": float(s["uncertainty"][0])})

@@ -48,6 +48,15 @@ def test_lines(tests: dict[str, Any], scope: str = "overall") -> list[str]:
                         [[tests["auc"], ic["ic"], ic["ic_t"], ic["rank_ic"], ic["rank_ic_t"],
                           ic["rank_ic_hit"], ic["dates"], spread["spread"],
                           spread["spread_t"], turn["rank_autocorr"], turn["top_turnover"]]])
+    prob = tests.get("probabilistic", {})
+    if "crps" in prob:
+        lines += [f"### {scope}: sample paths ({prob['rows']} forecasts, "
+                  f"{prob['samples_per_row']} samples each)", ""]
+        lines += _table(["CRPS", "CRPS climatology", "CRPS skill", "80% coverage",
+                         "90% coverage", "PIT histogram (10 bins)"],
+                        [[prob["crps"], prob["crps_climatology"], prob["crps_skill"],
+                          prob["coverage_80"], prob["coverage_90"],
+                          " ".join(f"{v:.2f}" for v in prob["pit_histogram"])]])
     if "brier" in tests:
         lines += [f"Brier score of prob_up: {fmt(tests['brier'])} (majority baseline "
                   f"{fmt(tests['brier_majority'])}).", ""]

@@ -210,6 +210,35 @@ def forecast_tests(rows: pl.DataFrame, horizon: int, majority_up: bool,
     return out
 
 
+def fit_returns(bars: pl.DataFrame, fit_end: datetime, horizon: int) -> np.ndarray:
+    """The ``horizon``-bar returns observed by ``fit_end``: the climatology forecast."""
+    _, change, seen = target_names(horizon)
+    labels = add_targets(bars.select("ts", "asset", "close"), (horizon,))
+    return labels.filter(pl.col(seen) <= fit_end).drop_nulls(change)[change].to_numpy()
+
+
+def probabilistic_scores(samples: pl.DataFrame, rows: pl.DataFrame,
+                         climatology: np.ndarray) -> dict[str, Any]:
+    """CRPS, central-interval coverage (80 %, 90 %) and PIT histogram of the sampled
+    ``horizon``-bar returns (``ts, asset, samples``) on the scored ``rows``, next to the
+    CRPS of the climatology (every training-period return as the forecast
+    distribution, 200 quantiles of it); ``crps_skill = 1 - crps / crps_climatology``."""
+    joined = samples.join(rows.select("ts", "asset", "realised"), on=["ts", "asset"])
+    if joined.height == 0 or climatology.size == 0:
+        return {"rows": joined.height}
+    draws = np.array(joined["samples"].to_list(), dtype=np.float64)
+    observed = joined["realised"].to_numpy()
+    crps = float(skill.crps_samples(draws, observed).mean())
+    levels = np.quantile(climatology, (np.arange(200) + 0.5) / 200)
+    reference = float(skill.crps_samples(np.broadcast_to(levels, (observed.size, 200)),
+                                         observed).mean())
+    return {"rows": joined.height, "samples_per_row": int(draws.shape[1]), "crps": crps,
+            "crps_climatology": reference,
+            "crps_skill": 1.0 - crps / reference if reference > 0 else math.nan,
+            **skill.interval_coverage(draws, observed),
+            "pit_histogram": skill.pit_histogram(skill.pit_values(draws, observed))}
+
+
 def ic_decay(signals: pl.DataFrame, bars: pl.DataFrame, column: str,
              horizons: tuple[int, ...] = IC_HORIZONS) -> list[dict[str, float]]:
     """Rank IC (and t-stat) of ``column`` against the realised return ``h`` bars ahead,
@@ -354,7 +383,11 @@ def evaluate_analyst(
     test_start = test_bars_ts.min()
 
     analyst.fit(bars, until=fit_end)
-    predictions = analyst.predict(bars, start=test_start)
+    samples = None
+    if hasattr(analyst, "predict_samples"):  # sample-path analysts: score the paths too
+        predictions, samples = analyst.predict_samples(bars, start=test_start)
+    else:
+        predictions = analyst.predict(bars, start=test_start)
     keep = [c for c in ("prob_up", "pred_return") if c in predictions.columns]
     if not keep:
         raise DataError(f"analyst {analyst.name!r} emits neither prob_up nor pred_return; "
@@ -376,6 +409,9 @@ def evaluate_analyst(
         tests[scope] = forecast_tests(part, horizon, majority_up,
                                       cross_section=scope == "overall")
     column = "pred_return" if "pred_return" in keep else "prob_up"
+    if samples is not None:
+        tests["overall"]["probabilistic"] = probabilistic_scores(
+            samples, rows, fit_returns(checked, fit_end, horizon))
     result = Evaluation(
         analyst=analyst.name,
         config=config.model_dump(mode="json") if config is not None else {},

@@ -151,3 +151,20 @@ def test_split_without_a_test_share_is_refused(bars):
         evaluate_analyst(get_analyst("naive"), bars, split=(0.8, 0.2, 0.0))
     with pytest.raises(ConfigError, match="sum to 1"):
         evaluate_analyst(get_analyst("naive"), bars, split=(0.5, 0.2, 0.2))
+
+
+def test_sample_path_analysts_get_crps_coverage_and_pit(tmp_path):
+    pytest.importorskip("torch")
+    bars = close_only(ohlcv_bars(160, 2, seed=4))
+    analyst = get_analyst("toto", context=48, horizon=5, num_samples=16, stride=5,
+                          device="cpu")
+    signals, samples = analyst.predict_samples(bars, start="2020-04-01")
+    assert signals.equals(analyst.predict(bars, start="2020-04-01"))
+    assert samples.height > 0 and samples["samples"].list.len().min() == 16
+    result = evaluate_analyst(analyst, bars, horizon=5, out=tmp_path)
+    prob = result.tests["overall"]["probabilistic"]
+    assert prob["rows"] > 0 and prob["crps"] > 0 and prob["crps_climatology"] > 0
+    assert 0 <= prob["coverage_80"] <= prob["coverage_90"] <= 1
+    assert sum(prob["pit_histogram"]) == pytest.approx(1.0)
+    assert "random weights" in " ".join(result.notes)
+    assert "CRPS climatology" in (tmp_path / "evaluation.md").read_text()
