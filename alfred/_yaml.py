@@ -89,7 +89,10 @@ def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     """Safe-load ``text`` within the bounds above, refusing duplicate keys: ``(data, root
     node)``; ``(None, None)`` for an empty document. Every failure is a
     :class:`ConfigError` naming ``source``."""
-    loader = _BoundedLoader(text, source)
+    try:  # the reader refuses control characters as it starts
+        loader = _BoundedLoader(text, source)
+    except yaml.YAMLError as exc:
+        raise yaml_to_config_error(exc, source) from None
     try:
         try:
             node = loader.get_single_node()
