@@ -7,11 +7,13 @@ The config plumbing itself (``build_config``, ``did_you_mean``) lives in
 from __future__ import annotations
 
 import functools
+import warnings
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from analysts.base import AnalystConfig
 from engine.configs import Configured, build_config, did_you_mean
+from engine.errors import ConfigError
 
 __all__ = ["ConfiguredAnalyst", "build_config", "did_you_mean"]
 
@@ -46,20 +48,53 @@ class ConfiguredAnalyst(Configured):
 
 # Set while a calibrated predict runs: nested predicts (base classes, members) stay raw.
 _CALIBRATING: ContextVar[bool] = ContextVar("calibrating", default=False)
+# Set while the outermost predict runs: the tuned-period check runs once, on its window.
+_CHECKED: ContextVar[bool] = ContextVar("tuned_checked", default=False)
 
 
 def _calibrating(raw: Any) -> Any:
     @functools.wraps(raw)
     def predict(self: Any, bars: Any, start: Any = None, end: Any = None) -> Any:
-        if getattr(self.config, "calibrate", None) is None or _CALIBRATING.get():
-            return raw(self, bars, start, end)
-        from analysts.calibration import calibrated_predict
-
-        token = _CALIBRATING.set(True)
+        checked = _CHECKED.set(True) if not _CHECKED.get() else None
         try:
-            return calibrated_predict(self, lambda b, s, e: raw(self, b, s, e), bars, start, end)
+            if checked is not None:
+                _check_tuned_window(self, bars, start, end)
+            if getattr(self.config, "calibrate", None) is None or _CALIBRATING.get():
+                return raw(self, bars, start, end)
+            from analysts.calibration import calibrated_predict
+
+            token = _CALIBRATING.set(True)
+            try:
+                return calibrated_predict(self, lambda b, s, e: raw(self, b, s, e), bars,
+                                          start, end)
+            finally:
+                _CALIBRATING.reset(token)
         finally:
-            _CALIBRATING.reset(token)
+            if checked is not None:
+                _CHECKED.reset(checked)
 
     predict._calibrates = True  # type: ignore[attr-defined]
     return predict
+
+
+def _check_tuned_window(analyst: Any, bars: Any, start: Any, end: Any) -> None:
+    """Hyperparameters count as training: forecasts inside or before the period a
+    ``tuned_configs`` file was tuned on are refused (ConfigError) unless the config sets
+    ``allow_tuned_overlap``, when a warning says so."""
+    path = getattr(analyst.config, "tuned_configs", None)
+    if not path or bars.height == 0:
+        return
+    from analysts.tuning import check_tuned_overlap, tuned_meta
+
+    allow = bool(getattr(analyst.config, "allow_tuned_overlap", False))
+    try:
+        meta = tuned_meta(path)
+    except ConfigError:
+        if allow:
+            return
+        raise
+    note = check_tuned_overlap(meta, start if start is not None else bars["ts"].min(),
+                               end if end is not None else bars["ts"].max(), allow=allow,
+                               where=f"analyst {analyst.name!r}: the forecast window")
+    if note:
+        warnings.warn(note, stacklevel=3)

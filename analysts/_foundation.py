@@ -46,6 +46,8 @@ class ForecastConfig(AnalystConfig):
     device: str = "auto"
     tuned_configs: str | None = Field(None, description="per-symbol settings promoted from "
                                       "alfred tune (alfred analyst promote)")
+    allow_tuned_overlap: bool = Field(False, description="forecast inside or before the "
+                                      "period tuned_configs were tuned on (flagged)")
     pretrained_through: date | None = Field(None, description="last date of the model's "
                                             "pretraining data (default: the weights "
                                             f"folder's {PRETRAINED_FILE}, if any)")
@@ -153,7 +155,7 @@ class ForecastAnalyst(ConfiguredAnalyst):
             from analysts._trainable import read_tuned_configs
 
             tuned = read_tuned_configs(self.config.tuned_configs, self.name)
-            base = self.config.model_dump(exclude={"tuned_configs"})
+            base = self.config.model_dump(exclude={"tuned_configs", "allow_tuned_overlap"})
             made: dict[str, ForecastAnalyst] = {}
             by_values: dict[str, ForecastAnalyst] = {}
             for symbol, overrides in tuned.items():

@@ -49,7 +49,8 @@ class TrainableConfig(AnalystConfig):
     stopping. ``vix_dataset``: a dataset name (e.g. ``vix``) whose close feeds VIX
     features. ``per_symbol``: one model per asset instead of one pooled model.
     ``tuned_configs``: per-symbol settings promoted from a tuning run (implies
-    per_symbol). ``train_start``: the first bar a training (or validation) sample may be
+    per_symbol); forecasting inside or before their tuning period is refused unless
+    ``allow_tuned_overlap``. ``train_start``: the first bar a training (or validation) sample may be
     dated; earlier bars still feed the features' warm-up and the first windows, but no
     label before it is learnt from (default: the data's first bar).
     """
@@ -61,6 +62,7 @@ class TrainableConfig(AnalystConfig):
     vix_dataset: str | None = None
     per_symbol: bool = False
     tuned_configs: str | None = None
+    allow_tuned_overlap: bool = False
     train_start: datetime | date | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
 
@@ -130,7 +132,8 @@ class TrainableAnalyst(ConfiguredAnalyst):
         if not (config.per_symbol or config.tuned_configs):
             return {POOLED: config}
         tuned = read_tuned_configs(config.tuned_configs, self.name) if config.tuned_configs else {}
-        base = config.model_dump(exclude={"per_symbol", "tuned_configs"})
+        base = config.model_dump(exclude={"per_symbol", "tuned_configs",
+                                          "allow_tuned_overlap"})
         out = {}
         for asset in assets:
             values = _merge(base, tuned.get(asset, {}))

@@ -199,8 +199,11 @@ def evaluate_command(
             until = None
             if loaded.train_until is not None:
                 until, _ = _fit_end(loaded, bars)
+            if allow_tuned_overlap and config.get("tuned_configs"):
+                config = {**config, "allow_tuned_overlap": True}
+                model = get_analyst(name, **config)
             notes = _tuned_overlap(config, label, test_window(bars, split=fractions, until=until),
-                                   allow_tuned_overlap)
+                                   bool(config.get("allow_tuned_overlap")))
             result = evaluate_analyst(model, bars, split=fractions, until=until,
                                       out=target / label, notes=notes)
             _print_evaluation(label, result)

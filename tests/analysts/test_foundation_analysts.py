@@ -187,7 +187,8 @@ def test_tuned_configs_give_each_symbol_its_own_settings(tmp_path, bars):
     import json
 
     path = tmp_path / "toto.json"
-    path.write_text(json.dumps({"analyst": "toto", "symbols": {
+    period = {"first_bar": "2015-01-01", "last_bar": "2019-12-31"}  # tuned before the bars
+    path.write_text(json.dumps({"analyst": "toto", "tuned_period": period, "symbols": {
         "S0": {"aggregate": "quantile_0.2"}, "S1": {"num_samples": 4, "context": 32}}}))
     common = {"context": 64, "num_samples": 16, "stride": 10, "device": "cpu", "seed": 1}
     tuned = get_analyst("toto", tuned_configs=str(path), **common)
@@ -202,9 +203,19 @@ def test_tuned_configs_give_each_symbol_its_own_settings(tmp_path, bars):
     plain = get_analyst("toto", **common).predict(close_only(bars), start="2020-03-01")
     s2 = pl.col("asset") == "S2"
     assert plain.filter(s2)["pred_return"].equals(out.filter(s2)["pred_return"])
-    path.write_text(json.dumps({"analyst": "toto", "symbols": {"S0": {"num_samples": 0}}}))
+    path.write_text(json.dumps({"analyst": "toto", "tuned_period": period,
+                                "symbols": {"S0": {"num_samples": 0}}}))
     with pytest.raises(ConfigError, match="tuned config of S0"):
         get_analyst("toto", tuned_configs=str(path), **common).predict(close_only(bars))
+    # forecasting inside the tuning period is refused, or flagged when allowed
+    inside = {"first_bar": "2019-01-01", "last_bar": "2020-04-30"}
+    path.write_text(json.dumps({"analyst": "toto", "tuned_period": inside, "symbols": {}}))
+    with pytest.raises(ConfigError, match="overlaps the period its tuned_configs"):
+        get_analyst("toto", tuned_configs=str(path), **common).predict(
+            close_only(bars), start="2020-03-01")
+    with pytest.warns(UserWarning, match="in sample for the hyperparameters"):
+        get_analyst("toto", tuned_configs=str(path), allow_tuned_overlap=True,
+                    **common).predict(close_only(bars), start="2020-03-01")
 
 
 def test_fine_tuning_windows_never_share_bars_between_training_and_validation(bars):

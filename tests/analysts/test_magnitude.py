@@ -68,7 +68,8 @@ def test_learns_a_planted_signal_and_beats_the_baselines_out_of_sample():
 
 def test_per_symbol_models_with_tuned_configs(bars, tmp_path):
     tuned = tmp_path / "magnitude.json"
-    tuned.write_text(json.dumps({"analyst": "magnitude",
+    tuned.write_text(json.dumps({"analyst": "magnitude", "tuned_period": {
+        "first_bar": "2019-01-01", "last_bar": "2019-12-31"},  # tuned before these bars
                                  "symbols": {"S0": {"width": 4}, "S1": {"width": 6}}}))
     analyst = get_analyst("magnitude", **CONFIG, tuned_configs=str(tuned))
     analyst.fit(bars, until="2020-05-31")
