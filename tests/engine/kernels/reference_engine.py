@@ -27,9 +27,8 @@ The rules it follows, as the README states them:
 * a fill's commission is split between the trade it closes and the trade it opens in
   proportion to quantity.
 
-With ``limit_policy="scale"`` (the kernel's default once it has one) a bar's orders that
-add exposure are first scaled by one common factor so that the whole rebalance fits the
-gross/net limits and the cash; the clip rules above then apply to what is left.
+These are the rules of ``limit_policy="clip"``; the whole-book ``scale`` rule is not
+modelled here.
 """
 
 from __future__ import annotations
@@ -61,11 +60,10 @@ class Settings:
     max_gross: float
     max_net: float
     fractional: bool
-    limit_policy: str = "clip"
 
     @classmethod
     def from_costs(cls, costs, periods_per_year, *, fill, capital, max_gross=1.0, max_net=1.0,
-                   fractional=True, limit_policy="clip"):
+                   fractional=True):
         return cls(fill=fill, capital=capital,
                    commission_rate=costs.commission_bps / 10_000,
                    commission_fixed=costs.commission_fixed,
@@ -73,7 +71,7 @@ class Settings:
                    borrow_rate_per_bar=costs.borrow_fee_bps / 10_000 / periods_per_year,
                    cash_rate_per_bar=costs.cash_rate / periods_per_year,
                    participation_cap=costs.participation_cap, max_gross=max_gross,
-                   max_net=max_net, fractional=fractional, limit_policy=limit_policy)
+                   max_net=max_net, fractional=fractional)
 
 
 @dataclass
@@ -236,17 +234,13 @@ class ReferenceEngine:
             wanted.append((j, target))
         reductions = [(j, tq) for j, tq in wanted if self._reduces(self.pos[j].qty, tq)]
         others = [(j, tq) for j, tq in wanted if not self._reduces(self.pos[j].qty, tq)]
-        scale = 1.0
-        if self.s.limit_policy == "scale":
-            scale = self._common_scale(ref, equity, reductions, others)
         sequence = []
         for group in (reductions, others):
             group = sorted(group, key=lambda o: (_sort_value((o[1] - self.pos[o[0]].qty)
                                                              * ref[o[0]]), o[0]))
             for j, target in group:
                 sequence.append(j)
-                self._fill_order(t, decision, j, target, ref, group is others and scale,
-                                 bar_bookings)
+                self._fill_order(t, decision, j, target, ref, bar_bookings)
         self.out.sequences[t] = sequence
         self._bar_bookings = bar_bookings
 
@@ -291,14 +285,10 @@ class ReferenceEngine:
                                             0.0)
         return caps, equity
 
-    def _fill_order(self, t, decision, j, target, ref, scale, bookings):
+    def _fill_order(self, t, decision, j, target, ref, bookings):
         held = self.pos[j].qty
         side = 1 if target > held else -1
-        requested = abs(target - held)
-        want = requested
-        if scale is not False and scale < 1.0:
-            reducing = max(-side * held, 0.0)
-            want = min(requested, reducing) + (requested - min(requested, reducing)) * scale
+        requested = want = abs(target - held)
         caps, equity = self._caps(j, side, want, held, ref, t)
         p = ref[j]
         margin = LIMIT_TOL * abs(equity) / p
@@ -330,8 +320,6 @@ class ReferenceEngine:
         status = "filled" if size >= requested * (1 - FILLED_TOL) else "partial"
         if status == "filled":
             reason = ""
-        elif not reason:
-            reason = "scaled"  # cut only by the common scale factor
         order = self._new_order(decision, t, j, side, requested, size, reason, status)
         fill_price = p * (1 + side * self.s.impact_rate)
         commission = size * fill_price * self.s.commission_rate + self.s.commission_fixed
@@ -370,11 +358,6 @@ class ReferenceEngine:
                 pos.trade = Trade(asset=j, side=side, entry_bar=t, entry_qty=opening,
                                   entry_value=opening * price, max_qty=opening,
                                   fees=commission * opening / size)
-
-    # --- limit_policy="scale" ----------------------------------------------------------
-    def _common_scale(self, ref, equity, reductions, others) -> float:
-        """The one factor (<= 1) on the opening parts of ``others`` that fits the limits."""
-        return 1.0
 
     # --- close of the bar --------------------------------------------------------------
     def mark(self, t):
