@@ -21,6 +21,7 @@ from typing import Any
 from engine.executor._base import Executor
 from engine.executor._journal import Journal
 from engine.executor._local import WORKER_MARKER, InlineExecutor, LocalExecutor, thread_env
+from engine.executor._parent import child_env, die_with_parent
 from engine.executor._progress import FanoutProgress
 from engine.executor._ray import RayExecutor, probe_address
 from engine.executor._spec import ExecutorKind, ExecutorSpec, parse_executor_spec
@@ -75,6 +76,8 @@ __all__ = [
     "TaskResult",
     "apply_worker_threads",
     "call_task",
+    "child_env",
+    "die_with_parent",
     "in_worker",
     "make_executor",
     "parse_executor_spec",

@@ -3,7 +3,9 @@
 One JSON line per finished task, appended and flushed the moment the task ends. A sweep
 killed half-way (Ctrl-C, a lost machine, OOM) leaves the lines of every task that
 finished; the next run with the same journal skips those keys and reruns only the rest
-(failed tasks are retried). A last line cut short by the kill is ignored.
+(failed tasks are retried). A last line cut short by the kill is repaired when the
+journal is opened, before anything is appended to it: cut off (the task runs again), or
+given its newline when only that was missing, so the next line never lands on its end.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Journal:
         self.path = Path(path)
         self._done: dict[str, TaskResult] = {}
         if self.path.is_file():
+            repair(self.path)
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 record = _parse(line)
                 if record is None:
@@ -60,6 +63,24 @@ class Journal:
             os.fsync(handle.fileno())
         if result.ok:
             self._done[result.key] = result
+
+
+def repair(path: Path) -> bool:
+    """End ``path`` on a complete line: a last line without its newline (a write cut by a
+    kill) is dropped, or kept with a newline added when it is a whole record. Returns
+    whether the file was changed."""
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return False
+        start = data.rfind(b"\n") + 1
+        if _parse(data[start:].decode("utf-8", errors="replace")) is not None:
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True
 
 
 def _parse(line: str) -> dict[str, Any] | None:

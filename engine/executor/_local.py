@@ -9,7 +9,8 @@ pools at ``cores // workers`` before importing anything, so N workers never
 oversubscribe the machine (an oversubscribed torch is 10-20x slower, not a bit slower).
 Workers are reused across tasks, so the start-up cost is paid once per worker, and each
 runs one task at a time: a worker that dies (out of memory, a crash in native code)
-fails only the task it was running, and is replaced.
+fails only the task it was running, and is replaced. Workers end with this process, even
+when it is killed with SIGKILL (:mod:`engine.executor._parent`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import pickle
 import selectors
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.executor._base import Executor
+from engine.executor._parent import child_env
 from engine.executor._task import Task, TaskResult, call_task
 from engine.executor._worker import read_message, write_message
 
@@ -31,6 +34,7 @@ from engine.executor._worker import read_message, write_message
 # warns about running a module that is already imported.
 _WORKER = "from engine.executor._worker import main; main()"
 WORKER_MARKER = "ALFRED_EXECUTOR_WORKER"
+_GRACE_S = 2.0  # how long stopped workers may take to clean up before SIGKILL
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "NUMBA_NUM_THREADS", "POLARS_MAX_THREADS", "ALFRED_TORCH_THREADS")
 
@@ -74,7 +78,7 @@ class LocalExecutor(Executor):
         self._workers = [self._spawn() for _ in range(self.workers)]
 
     def _spawn(self) -> _Worker:
-        env = {**os.environ, **thread_env(self.spec.worker_threads())}
+        env = {**child_env(), **thread_env(self.spec.worker_threads())}
         # The worker imports what this process can import (tests, a user's package).
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         process = subprocess.Popen([sys.executable, "-c", _WORKER],
@@ -148,8 +152,17 @@ class LocalExecutor(Executor):
         self._workers = []
 
     def _kill(self) -> None:
-        """Stop now (Ctrl-C, an abandoned iterator): end every worker, drop the queue."""
+        """Stop now (Ctrl-C, SIGTERM, an abandoned iterator): end every worker, drop the
+        queue. Workers get SIGTERM first, which interrupts their task so that its clean-up
+        runs (a run's staging folder is removed), and SIGKILL after a grace period."""
         for worker in self._workers:
+            if worker.process.poll() is None:
+                with contextlib.suppress(OSError):
+                    worker.process.terminate()
+        deadline = time.monotonic() + _GRACE_S
+        for worker in self._workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             _end(worker.process)
         self._workers = []
         self._started = False

@@ -3,7 +3,9 @@
 Protocol: the parent writes ``8-byte big-endian length + pickle(Task)``; the worker
 answers ``length + pickle(TaskResult)`` on the pipe that was its stdout. Anything a task
 prints goes to stderr (fd 1 is re-pointed there), so no print can corrupt a result.
-An empty read (the parent closed the pipe) ends the worker.
+An empty read (the parent closed the pipe) ends the worker, and so does the end of the
+parent itself, even by ``kill -9`` (:mod:`engine.executor._parent`): an interrupted task
+unwinds (its ``finally`` blocks run) and the worker exits without a traceback.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ def write_message(stream, payload: bytes) -> None:
 
 
 def main() -> None:
+    from engine.executor._parent import die_with_parent
+
+    die_with_parent()
+    try:
+        _serve()
+    except KeyboardInterrupt:  # the parent died or was interrupted: nobody reads results
+        os._exit(130)
+
+
+def _serve() -> None:
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # prints from tasks go to stderr, never into the result pipe
     sys.stdout = sys.stderr
