@@ -129,7 +129,12 @@ class ScenarioInputs:
     analyst_summaries: dict = field(default_factory=dict)
 
 
-def load_inputs(scenario: Scenario) -> ScenarioInputs:
+def load_inputs(scenario: Scenario, *, analysts: bool = True) -> ScenarioInputs:
+    """Bars, panel, the analysts' signals and the benchmark of a scenario.
+
+    ``analysts=False`` skips fitting and running the analysts (``signals`` is None):
+    what ``alfred validate`` checks without ``--fit``.
+    """
     from engine.data import align_bars, load_bars, resample_bars
 
     spec = scenario.data
@@ -170,7 +175,7 @@ def load_inputs(scenario: Scenario) -> ScenarioInputs:
             "orders fill at the next bar's close; write fill: next_close to say so",
             UserWarning, stacklevel=2)
     summaries: dict = {}
-    signals = _run_analysts(scenario, history, bars, summaries)
+    signals = _run_analysts(scenario, history, bars, summaries) if analysts else None
     benchmark, label = _benchmark_returns(scenario.benchmark, bars, panel, spec.end, scenario)
     return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label,
                           summaries)

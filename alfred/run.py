@@ -95,27 +95,43 @@ class ScenarioCheck:
     strategies: tuple[str, ...]
     benchmark: str | None
     warnings: tuple[str, ...] = ()
+    fitted: bool = False  # the analysts were fit and run (validate --fit)
+    plans_checked: bool = True  # every strategy planned on the data (and signals)
 
 
-def validate_scenario(scenario: str | os.PathLike[str] | dict[str, Any] | Scenario
+def validate_scenario(scenario: str | os.PathLike[str] | dict[str, Any] | Scenario,
+                      *, fit: bool = False, progress: ProgressFn | None = None
                       ) -> ScenarioCheck:
-    """Everything ``run_scenario`` checks before it simulates, without simulating.
+    """What ``run_scenario`` checks before it simulates, without simulating.
 
-    Schema, component names and settings, data source, universe, period, benchmark, the
-    analysts' signals and each strategy's plan (so "k larger than the universe" is
-    caught here too). Nothing is written.
+    Always: schema, component names and settings (strategies' and analysts' configs),
+    data source, universe, period and benchmark; each strategy's plan when the scenario
+    has no analysts (so "k larger than the universe" is caught here too). ``fit=True``
+    also fits and runs the analysts and checks every strategy's plan on their signals
+    (a full dry run: as slow as the run's analyst stage). Nothing is written.
     """
     scenario = as_scenario(scenario)
+    report = progress or (lambda step, done, total: None)
+    plans = fit or not scenario.analysts
+    total = 3 + (1 if fit and scenario.analysts else 0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
+        report("checking strategies and analysts", 0, total)
         strategies = _build_strategies(scenario)
         build_analysts(scenario)
-        inputs = load_inputs(scenario)
-        for i, (spec, strategy) in enumerate(zip(scenario.strategy_list, strategies,
-                                                 strict=True)):
-            with _located(scenario, i, spec):
-                strategy.plan(inputs.panel, inputs.signals)
+        report("loading data and benchmark" + (", fitting and running analysts"
+                                               if fit and scenario.analysts else ""), 1, total)
+        inputs = load_inputs(scenario, analysts=fit)
+        done = total - 1
+        if plans:
+            report("checking strategy plans", done, total)
+            for i, (spec, strategy) in enumerate(zip(scenario.strategy_list, strategies,
+                                                     strict=True)):
+                with _located(scenario, i, spec):
+                    strategy.plan(inputs.panel, inputs.signals)
+        report("done", total, total)
     return ScenarioCheck(
+        fitted=fit and bool(scenario.analysts), plans_checked=plans,
         scenario=scenario,
         source=inputs.source,
         period=_period(inputs),

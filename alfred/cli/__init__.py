@@ -8,8 +8,10 @@ file and key and says how to fix it, no traceback).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,20 +118,34 @@ def run(
         _print_summary(summary)
 
 
-@app.command(epilog="Example:  alfred validate scenarios/quickstart.yaml")
-def validate(scenario: ScenarioArg, trust_scenario: TrustOpt = False) -> None:
-    """Check a scenario without running it: schema, names, data, benchmark, strategy plans."""
+@app.command(epilog="Examples:  alfred validate scenarios/quickstart.yaml  |  "
+             "alfred validate scenarios/magnitude_topk.yaml --fit")
+def validate(
+    scenario: ScenarioArg,
+    trust_scenario: TrustOpt = False,
+    fit: Annotated[bool, typer.Option(
+        "--fit", help="Also fit and run the analysts and plan every strategy on their "
+        "signals (a full dry run; as slow as the run's analyst stage).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+) -> None:
+    """Check a scenario without running it: schema, strategies' and analysts' configs,
+    data, benchmark (and, with --fit, the analysts' signals and strategy plans)."""
     from alfred.run import validate_scenario
     from alfred.scenario import load_scenario
 
     with _exit_codes():
-        check = validate_scenario(load_scenario(scenario, trust=trust_scenario))
+        with _progress(quiet) as progress:
+            check = validate_scenario(load_scenario(scenario, trust=trust_scenario), fit=fit,
+                                      progress=progress)
         start, end = check.period
+        scope = ("" if check.plans_checked else
+                 "; analysts' configs checked, not fitted (--fit for a full dry run)")
         _out().print(Text.assemble(
             ("ok ", "bold green"),
             f"{scenario}: scenario {check.scenario.name!r}, {check.n_assets} assets x "
             f"{check.n_bars} bars from {check.source} ({start:%Y-%m-%d} to {end:%Y-%m-%d}); "
-            f"strategies: {', '.join(check.strategies)}; benchmark: {check.benchmark or 'none'}",
+            f"strategies: {', '.join(check.strategies)}; benchmark: "
+            f"{check.benchmark or 'none'}{scope}",
         ))
         _print_warnings(check.warnings)
 
@@ -439,7 +455,39 @@ def _sub_runs(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/config.yaml"))
 
 
+def _plain_warnings() -> None:
+    """Warnings printed as ``warning: Category: message`` on stderr, without the source
+    line Python's default adds (Alfred's internals, not the user's input)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        stream = file if file is not None else sys.stderr
+        with contextlib.suppress(OSError, ValueError):  # a closed stream, as Python's own
+            stream.write(f"warning: {category.__name__}: {message}\n")
+
+    warnings.showwarning = show
+
+
+def _flags_without_type_in_help() -> None:
+    """typer 0.29's help prints ``<bool>`` after every flag (--overwrite, --quiet, --help),
+    although a flag takes no value; flags show no type column."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_alfred", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        if self.is_flag and self.metavar is None:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._alfred = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich
+
+
 _mount_package_commands()
+_plain_warnings()
+_flags_without_type_in_help()
 
 
 def main() -> None:  # pragma: no cover - thin wrapper for console scripts

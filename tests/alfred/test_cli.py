@@ -88,8 +88,9 @@ BAD_INPUTS = [
 def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path, command, case, body,
                                                            fragments):
     path = write_scenario(tmp_path, body)
-    args = [command, str(path)] + (["--out", str(tmp_path / "run"), "-q"]
-                                   if command == "run" else [])
+    # validate --fit: the full dry run, which plans strategies on the analysts' signals
+    args = [command, str(path), "-q"] + (["--out", str(tmp_path / "run")]
+                                         if command == "run" else ["--fit"])
     result, text = invoke(*args)
     assert result.exit_code == 2, result.output
     assert text.startswith("error:")
@@ -127,7 +128,7 @@ def test_existing_output_without_overwrite_exits_2(tmp_path):
 
 def test_validate_ok(tmp_path):
     path = write_scenario(tmp_path, "analysts: [{name: naive}]\nstrategy: {name: simple}\n")
-    result, text = invoke("validate", str(path))
+    result, text = invoke("validate", str(path), "-q")
     assert result.exit_code == 0, result.output
     assert text.startswith("ok ") and "3 assets x 30 bars" in text
     assert not (tmp_path / "runs").exists()

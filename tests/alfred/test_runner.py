@@ -296,8 +296,9 @@ def test_validate_finds_plan_errors_without_writing(tmp_path, monkeypatch):
     bad = scenario_file(tmp_path, ("analysts: [{name: naive}]\n"
                                    "strategy: {name: topk_long_short, config: {k: 2}}\n"),
                         name="bad.yaml")
+    assert not validate_scenario(bad).plans_checked  # analysts are not fit by default
     with pytest.raises(ConfigError, match=r"strategy \(topk_long_short\).*k_long=2"):
-        validate_scenario(bad)
+        validate_scenario(bad, fit=True)  # the full dry run plans on their signals
     assert not (tmp_path / "runs").exists()
 
 
