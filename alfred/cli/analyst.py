@@ -316,6 +316,10 @@ def promote_command(
     to: Annotated[str | None, typer.Option("--to", help="Destination folder (default "
                                            "TUNE_DIR/promoted).")] = None,
     analyst: Annotated[str | None, typer.Option(help="Only this analyst.")] = None,
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", help="The scenario file that will use the configs: the snippet's path "
+        "is then relative to its folder (default: an absolute path).",
+        show_default=False)] = None,
 ) -> None:
     """Gather the best per-symbol configs into one file a scenario can use."""
     from analysts.tuning import promote
@@ -323,11 +327,23 @@ def promote_command(
     with _exit_codes():
         for path in promote(tune_dir, to, analyst):
             data = json.loads(path.read_text())
+            shown = snippet_path(path, scenario)
             out_console.print(Text.assemble(
                 ("promoted ", "bold green"),
                 f"{data['analyst']}: {len(data['symbols'])} symbol(s) -> {path}. Use it in a "
                 f"scenario as\n  analysts:\n    - name: {data['analyst']}\n      config: "
-                f"{{tuned_configs: {path}}}"))
+                f"{{tuned_configs: {shown}}}"), soft_wrap=True)
+
+
+def snippet_path(path: Path, scenario: str | None) -> str:
+    """The promoted file as a scenario would name it: scenario paths resolve against the
+    scenario file's folder, so relative to that folder when it is known, else absolute."""
+    target = Path(path).resolve()
+    if scenario is None:
+        return target.as_posix()
+    import os
+
+    return Path(os.path.relpath(target, Path(scenario).resolve().parent)).as_posix()
 
 
 def tune_command(
