@@ -1,7 +1,8 @@
 """Native Kronos: tokenizer, KV-cached predictor, checkpoints, predictor input checks.
 
-Tiny random-initialised configs only; parity with the reference code lives in
-``benchmarks/kronos_parity.py`` (needs the reference checkout).
+Tiny random-initialised configs only; parity with the reference code is checked on its
+committed outputs in ``test_upstream_parity.py`` (and, with the reference checkout, by
+``benchmarks/kronos_parity.py``).
 """
 
 from __future__ import annotations

@@ -152,14 +152,16 @@ def test_not_a_toto_checkpoint(tmp_path):
         Toto.from_pretrained(tmp_path, device="cpu")
 
 
-def test_hub_id_without_huggingface_hub():
-    try:
-        import huggingface_hub  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigError, match="download"):
-            Toto.from_pretrained("Datadog/Toto-Open-Base-1.0-not-local")
-    else:  # pragma: no cover - the hub is not reachable from tests
-        pytest.skip("huggingface_hub installed")
+def test_hub_id_without_huggingface_hub(monkeypatch):
+    import sys
+
+    # hide the module whether or not it is installed: None in sys.modules makes the
+    # lazy import inside Toto._download raise ImportError
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(ConfigError, match="huggingface_hub is not installed: download"):
+        Toto.from_pretrained("Datadog/Toto-Open-Base-1.0-not-local")
+    with pytest.raises(ConfigError, match="no such checkpoint folder"):
+        Toto.from_pretrained("not/a/folder/nor/a/hub-id")
 
 
 def test_extra_config_key_warns(toto, tmp_path):
