@@ -84,7 +84,7 @@ def _check_tuned_window(analyst: Any, bars: Any, start: Any, end: Any) -> None:
     path = getattr(analyst.config, "tuned_configs", None)
     if not path or bars.height == 0:
         return
-    from analysts.tuning import check_tuned_overlap, tuned_meta
+    from analysts._tuned import check_tuned_overlap, tuned_meta
 
     allow = bool(getattr(analyst.config, "allow_tuned_overlap", False))
     try:
