@@ -23,7 +23,8 @@ direction is ``prob_up > 0.5`` when it emits ``prob_up``, else ``pred_return > 0
 Definitions (``p`` predicted return, ``r`` realised return over the horizon, ``c`` the
 close at the prediction's ts):
 
-* accuracy, precision, recall, F1 of "up" (non-flat rows);
+* accuracy, precision, recall, F1 of "up" (non-flat rows); up_share, the share of those
+  rows a predictor calls "up" (a classifier that always says "up" shows 1.0);
 * MAE, RMSE of ``p - r``; R² = ``1 - SSE / SST`` around the mean of ``r`` on the rows;
   Pearson of ``p`` and ``r``; sign accuracy = share of rows with ``sign(p) == sign(r)``;
 * pct_return_mae = ``100 * MAE`` (percentage points); price_mae = mean
@@ -156,6 +157,8 @@ def predictor_metrics(rows: pl.DataFrame, majority_up: bool) -> dict[str, dict[s
         pred_up = _direction_of(rows, predictor, use_prob, majority_up)
         values.update(direction_metrics(pred_up[moved], realised[moved] > 0)
                       if pred_up is not None else dict.fromkeys(DIRECTION_METRICS, math.nan))
+        values["up_share"] = (float(pred_up[moved].mean()) if pred_up is not None
+                              and moved.any() else math.nan)  # how often it says "up"
         column = "pred_return" if predictor == "model" else predictor
         if predictor in BASELINES or (predictor == "model" and magnitude):
             values.update(magnitude_metrics(rows[column].to_numpy(), realised,

@@ -101,6 +101,7 @@ def test_flat_rows_are_left_out_of_direction_and_counted():
     assert metrics["model"]["accuracy"] == 0.5  # rows 2 and 3 only
     assert metrics["always_up"]["accuracy"] == 0.5 and metrics["majority"]["accuracy"] == 0.5
     assert metrics["drift"]["accuracy"] == 0.5
+    assert metrics["model"]["up_share"] == 1.0 and metrics["majority"]["up_share"] == 0.0
 
 
 def test_the_verdict_claims_skill_on_noise_at_most_at_about_the_nominal_rate():
