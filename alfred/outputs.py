@@ -110,12 +110,15 @@ def make_parents(folder: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def remove_stale_staging(parent: Path) -> None:
-    """Staging folders of runs killed earlier (untouched for a while) are Alfred's garbage."""
+def remove_stale_staging(parent: Path, min_age_s: float = _STALE_AFTER_S) -> None:
+    """Staging folders of runs killed earlier (untouched for a while) are Alfred's garbage.
+
+    ``min_age_s=0`` removes every one: for a parent that a lock keeps to one writer (a
+    sweep's ``runs/``), where any staging folder present at the start is a dead run's."""
     now = time.time()
     for stale in parent.glob(".*.partial-*"):
         with contextlib.suppress(OSError):
-            if stale.is_dir() and now - stale.stat().st_mtime > _STALE_AFTER_S:
+            if stale.is_dir() and now - stale.stat().st_mtime >= min_age_s:
                 shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -10,16 +10,21 @@ written in-process. The files are identical either way.
 Why a fresh interpreter and not ``multiprocessing``: ``fork`` would copy the numba and
 polars thread pools mid-flight, and ``spawn``/``forkserver`` re-import the caller's main
 module, which breaks any user script without an ``if __name__ == "__main__"`` guard.
-The job travels as a pickle in the run's private staging folder, written and read only by
-this module, and is deleted with it.
+The job travels as a pickle over the worker's stdin (written by a thread, so the main
+process goes on at once) and the outcome comes back over its stdout; only the worker's
+stderr is kept, in a small log file in the run's private staging folder, deleted with it.
+A worker ends with the process that started it, even after a ``kill -9`` of that process
+(:func:`engine.executor.die_with_parent`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable
@@ -65,8 +70,8 @@ def write_report_job(job: ReportJob) -> list[str]:
 @dataclass
 class _Worker:
     job: ReportJob
-    job_file: Path
     process: subprocess.Popen
+    feeder: threading.Thread  # writes the pickled job to the worker's stdin
     log: Any  # the open stderr file
 
 
@@ -106,33 +111,45 @@ class ReportWriter:
             if worker.process.poll() is None:
                 worker.process.kill()
             worker.process.wait()
-            worker.log.close()
+            worker.feeder.join()
+            worker.process.stdout.close()
+            _close_log(worker.log)
         self._running.clear()
 
     def _start(self, job: ReportJob) -> _Worker:
+        from engine.executor import child_env
+
         self._started += 1
-        job_file = self._scratch / f".report-{self._started}.job"
-        job_file.write_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-        env = dict(os.environ)
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        env = child_env()
         # the worker must import this very checkout, whatever the caller's sys.path was
         env["PYTHONPATH"] = os.pathsep.join(
             [str(_PACKAGE_ROOT), *filter(None, [env.get("PYTHONPATH")])])
-        log = job_file.with_suffix(".log").open("w+", encoding="utf-8")
+        log = (self._scratch / f".report-{self._started}.log").open("w+", encoding="utf-8")
         process = subprocess.Popen(
-            [sys.executable, "-m", "alfred.report_jobs", str(job_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env)
-        return _Worker(job, job_file, process, log)
+            [sys.executable, "-m", "alfred.report_jobs"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env)
+        feeder = threading.Thread(target=_feed, args=(process.stdin, payload),
+                                  name=f"report-job-{self._started}", daemon=True)
+        feeder.start()
+        return _Worker(job, process, feeder, log)
 
     def _collect(self, worker: _Worker, on_done: Callable[[ReportJob], None]) -> None:
-        code = worker.process.wait()
-        outcome_file = worker.job_file.with_suffix(".out")
-        worker.log.seek(0)
-        log_text = worker.log.read()
-        worker.log.close()
-        outcome = pickle.loads(outcome_file.read_bytes()) if outcome_file.is_file() else None
-        for path in (worker.job_file, outcome_file, worker.job_file.with_suffix(".log")):
-            path.unlink(missing_ok=True)
-        if outcome is None or code != 0:
+        try:
+            data = worker.process.stdout.read()
+            code = worker.process.wait()
+        except BaseException:  # Ctrl-C while waiting: this worker is no longer in _running
+            worker.process.kill()
+            worker.process.wait()
+            raise
+        finally:
+            worker.process.stdout.close()
+            worker.feeder.join()
+            worker.log.seek(0)
+            log_text = worker.log.read()
+            _close_log(worker.log)
+        outcome = pickle.loads(data) if data and code == 0 else None
+        if outcome is None:
             raise RunError(f"the report worker for {worker.job.label!r} exited with code "
                            f"{code}:\n{log_text[-4000:]}")
         kind, value = outcome
@@ -144,19 +161,45 @@ class ReportWriter:
         on_done(worker.job)
 
 
-def _worker_main(job_path: str) -> int:
-    """Entry point of a report worker: run the pickled job, pickle the outcome beside it."""
-    job_file = Path(job_path)
-    job = pickle.loads(job_file.read_bytes())
+def _feed(stream, payload: bytes) -> None:
+    """Write the job and close the pipe (the worker reads to its end)."""
+    with contextlib.suppress(OSError):  # the worker died early: its exit code tells why
+        try:
+            stream.write(payload)
+        finally:
+            stream.close()
+
+
+def _close_log(log) -> None:
+    log.close()
+    Path(log.name).unlink(missing_ok=True)
+
+
+def _worker_main() -> int:
+    """Entry point of a report worker: the pickled job from stdin, the pickled outcome to
+    stdout (prints of the reporting libraries go to stderr, never into the outcome)."""
+    from engine.executor import die_with_parent
+
+    die_with_parent()
+    results = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     try:
-        outcome: tuple[str, Any] = ("ok", write_report_job(job))
-    except AlfredError as exc:  # bad input: travels as itself, so exit codes stay right
-        outcome = ("error", exc)
-    except Exception:  # a bug: its traceback is what the user needs to report it
-        outcome = ("error_text", traceback.format_exc())
-    job_file.with_suffix(".out").write_bytes(pickle.dumps(outcome))
+        job = pickle.loads(sys.stdin.buffer.read())
+        try:
+            outcome: tuple[str, Any] = ("ok", write_report_job(job))
+        except AlfredError as exc:  # bad input: travels as itself, so exit codes stay right
+            outcome = ("error", exc)
+        except OSError as exc:  # a full disk or a folder gone: the parent names the run folder
+            outcome = ("error", exc)
+        except Exception:  # a bug: its traceback is what the user needs to report it
+            outcome = ("error_text", traceback.format_exc())
+        results.write(pickle.dumps(outcome))
+        results.close()
+    except KeyboardInterrupt:  # the parent died or was interrupted: nobody reads this
+        os._exit(130)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_worker_main(sys.argv[1]))
+    sys.exit(_worker_main())

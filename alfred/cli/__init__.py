@@ -51,6 +51,14 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 
+@app.callback()
+def _every_command(ctx: typer.Context) -> None:
+    """Alfred: event-driven backtests of ML trading signals, configured by YAML scenarios."""
+    from alfred.cli._signals import sigterm_as_interrupt
+
+    ctx.call_on_close(sigterm_as_interrupt())  # SIGTERM cleans up like Ctrl-C
+
+
 def _mount_package_commands() -> None:
     """Commands owned by the packages they drive (training lives with its models)."""
     from alfred.cli.analyst import analyst_app, tune_command

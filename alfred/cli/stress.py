@@ -44,7 +44,8 @@ def stress_command(
     from alfred.scenario import load_scenario
     from alfred.stress import run_stress
 
-    with exit_codes():
+    with exit_codes("interrupted; no run folder was written, but finished paths are kept: "
+                    "run the same command with the same --out to resume"):
         loaded = load_scenario(scenario, trust=trust_scenario)
         spec = executor_override(loaded, executor, address)
         result = run_stress(loaded, out, paths=paths, executor=spec, workers=workers,

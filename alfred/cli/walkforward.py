@@ -36,7 +36,8 @@ def walkforward_command(
     from alfred.scenario import load_scenario
     from alfred.walkforward import run_walkforward
 
-    with exit_codes():
+    with exit_codes("interrupted; no run folder was written, but finished folds are kept: "
+                    "run the same command with the same --out to resume"):
         loaded = load_scenario(scenario, trust=trust_scenario)
         spec = executor_override(loaded, executor, address)
         result = run_walkforward(loaded, out, executor=spec, workers=workers,

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from alfred.resume import digest, discard, resume_folder, scenario_identity
 from alfred.scenario import Scenario, scenario_to_dict
 from engine.errors import ConfigError, DataError, RunError
 
@@ -137,31 +138,38 @@ def run_stress(scenario: str | os.PathLike[str] | Scenario,
                   args=(tree, base_dir, p.bars, p.regimes, p.path)) for p in synthetic]
     ex = make_executor(executor if executor is not None else scenario.executor,
                        workers=workers)
-    outputs = []
-    with ex:
-        for result in ex.run(tasks, progress="stress paths" if progress else None):
-            if not result.ok:
-                bad_input = result.error_type in ("DataError", "ConfigError")
-                hint = (" (a path holds stress.days bars, and a trainable analyst is fit on "
-                        "its first third only: lengthen stress.days if that is too short)"
-                        if bad_input else "")
-                raise (DataError if bad_input else RunError)(
-                    f"{scenario.source}: stress {result.key} (seed {seed}) failed: "
-                    f"{result.error_line()}{hint}")
-            outputs.append(result.value)
+    # a killed run resumes: finished paths wait in .<name>.resume beside the target
+    identity = scenario_identity(scenario)
+    identity = {**identity, "paths": n_paths, "seed": seed,
+                "sha256": digest([identity["sha256"], n_paths, seed])}
+    with resume_folder(target, identity, "stress") as journal:
+        outputs = []
+        with ex:
+            for result in ex.run(tasks, progress="stress paths" if progress else None,
+                                 journal=journal):
+                if not result.ok:
+                    bad_input = result.error_type in ("DataError", "ConfigError")
+                    hint = (" (a path holds stress.days bars, and a trainable analyst is fit "
+                            "on its first third only: lengthen stress.days if that is too "
+                            "short)" if bad_input else "")
+                    raise (DataError if bad_input else RunError)(
+                        f"{scenario.source}: stress {result.key} (seed {seed}) failed: "
+                        f"{result.error_line()}{hint}")
+                outputs.append(result.value)
 
-    table = _paths_table(outputs)
-    returns = pl.concat([o["returns"] for o in outputs])
-    labels = [s.run_label for s in scenario.strategy_list]
-    quantiles = quantile_table(table, labels, spec.quantiles)
-    regimes = regime_table(outputs, labels, outputs[0]["ppy"]) if spec.generator == "regimes" \
-        else None
-    result = StressResult(name=scenario.name, run_dir=target, paths=table, quantiles=quantiles,
-                          regimes=regimes, returns=returns, generator=spec.generator, seed=seed,
-                          n_paths=n_paths, days=spec.days,
-                          shocks=tuple(s.arguments() for s in spec.shocks), elapsed_s=0.0,
-                          executor=ex.describe())
-    write_stress(result, scenario, target, overwrite, started_at)
+        table = _paths_table(outputs)
+        returns = pl.concat([o["returns"] for o in outputs])
+        labels = [s.run_label for s in scenario.strategy_list]
+        quantiles = quantile_table(table, labels, spec.quantiles)
+        regimes = (regime_table(outputs, labels, outputs[0]["ppy"])
+                   if spec.generator == "regimes" else None)
+        result = StressResult(name=scenario.name, run_dir=target, paths=table,
+                              quantiles=quantiles, regimes=regimes, returns=returns,
+                              generator=spec.generator, seed=seed, n_paths=n_paths,
+                              days=spec.days, shocks=tuple(s.arguments() for s in spec.shocks),
+                              elapsed_s=0.0, executor=ex.describe())
+        write_stress(result, scenario, target, overwrite, started_at)
+        discard(journal)  # published: nothing left to resume
     return StressResult(**{**result.__dict__, "elapsed_s": time.perf_counter() - started})
 
 

@@ -2,10 +2,18 @@
 
 Layout of a sweep folder::
 
-    sweep.yaml        the scenario and sweep as resolved (a resumed sweep must match it)
-    tasks.jsonl       one line per finished variant (the executor's journal)
+    sweep.yaml        the resolved scenario, its SHA-256 and every variant's key and params
+                      (a resumed sweep must match them; the path the scenario was given by
+                      does not matter, nor do sweep.metric and sweep.order, which only rank)
+    tasks.jsonl       one line per finished variant (the executor's journal; a last line
+                      cut by a kill is repaired before anything is appended)
     runs/<key>/       a normal run folder per variant (``alfred report`` works on it)
     summary.csv/.parquet/.md   one row per variant and strategy, sorted by the metric
+    failures.json     the variants that failed, if any (removed once a resume succeeds)
+    .alfred.lock      held while a sweep runs: a second sweep on the folder exits 2
+
+Summary files and failures.json are written atomically (a temporary file renamed into
+place), so a kill never leaves half of one.
 
 Selection bias is the point of the summary's last column: the best of 40 configurations
 has a high Sharpe ratio by luck alone, so each row carries its deflated Sharpe ratio
@@ -15,12 +23,14 @@ its true Sharpe is above the best one expected from that many unskilled trials.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +41,21 @@ import polars as pl
 import yaml
 from pydantic import ValidationError
 
-from alfred.outputs import check_not_protected, check_replaceable, mark, remove_run_folder
+from alfred.outputs import (
+    MARKER,
+    check_not_protected,
+    check_replaceable,
+    is_run_folder,
+    mark,
+    remove_stale_staging,
+)
+from alfred.resume import (
+    LOCK_NAME,
+    atomic_path,
+    folder_lock,
+    scenario_identity,
+    write_atomic,
+)
 from alfred.scenario import Scenario, scenario_to_dict
 from alfred.sweep._spec import SweepSpec, expand, set_dotted
 from engine.configs import did_you_mean
@@ -42,6 +66,8 @@ from engine.executor import Task, TaskResult, make_executor
 SUMMARY_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar",
                    "volatility", "win_rate_periods", "win_rate_trades", "n_trades",
                    "turnover", "exposure", "psr", "benchmark_total_return", "alpha")
+# Keys of the sweep section that only rank the summary: changing them keeps a folder resumable.
+_RANKING_ONLY = ("sweep.metric", "sweep.order")
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,7 @@ def plan_sweep(scenario: Scenario, spec: SweepSpec | None = None) -> list[Varian
     if spec.symbols == "all":
         universe = _universe(scenario)
     known = sorted(_dotted_keys(base))
+    _check_metric(scenario, spec)
     variants = []
     for i, params in enumerate(expand(spec, universe)):
         tree = copy.deepcopy(base)
@@ -114,7 +141,15 @@ def run_sweep(scenario: str | os.PathLike[str] | Scenario, out: str | os.PathLik
     protect = (scenario.base_dir,) if scenario.source != "<string>" else ()
     check_not_protected(target, protect)
     manifest = _manifest(scenario, variants)
-    _prepare(target, manifest, overwrite)
+    with _opened(target, manifest, scenario, overwrite):
+        return _run(scenario, spec, variants, target, executor, workers, progress, limit,
+                    started)
+
+
+def _run(scenario: Scenario, spec: SweepSpec, variants: list[Variant], target: Path,
+         executor: Any, workers: int | str | None, progress: bool, limit: int | None,
+         started: float) -> SweepResult:
+    """The sweep itself, with the folder locked and checked (see :func:`run_sweep`)."""
     journal = target / "tasks.jsonl"
     tasks = [
         Task(key=v.key, fn=run_variant,
@@ -142,11 +177,13 @@ def run_sweep(scenario: str | os.PathLike[str] | Scenario, out: str | os.PathLik
         from alfred.rebuild import write_sweep_report
 
         write_sweep_report(target)  # ranked table with DSR, heat map of two swept keys
-    failures = tuple(r for r in results if not r.ok)
+    failures = tuple(sorted((r for r in results if not r.ok), key=lambda r: r.key))
     if failures:
-        (target / "failures.json").write_text(json.dumps(
+        write_atomic(target / "failures.json", json.dumps(
             [{"key": r.key, "params": r.config, "error": r.error} for r in failures],
-            indent=2, default=str))
+            indent=2, default=str) + "\n")
+    else:  # a resume retried every earlier failure successfully
+        (target / "failures.json").unlink(missing_ok=True)
     return SweepResult(out=target, summary=summary, n_variants=len(variants),
                        n_failed=len(failures), n_resumed=sum(r.resumed for r in results),
                        failures=failures, elapsed_s=time.perf_counter() - started,
@@ -181,7 +218,9 @@ def summarise(target: Path, results: list[TaskResult], variants: dict[str, Varia
               spec: SweepSpec) -> pl.DataFrame:
     """One row per (variant, strategy) with its params, metrics and deflated Sharpe."""
     rows = []
-    for result in results:
+    # in key order, not completion order: the DSR's variance of Sharpe ratios is then
+    # summed in one order, so a resumed or parallel sweep gives the same bits
+    for result in sorted(results, key=lambda r: r.key):
         variant = variants.get(result.key)
         if variant is None:
             continue  # a journal line of a variant no longer in the sweep
@@ -192,13 +231,15 @@ def summarise(target: Path, results: list[TaskResult], variants: dict[str, Varia
             rows.append(row)
     if not rows:
         return pl.DataFrame()
-    frame = pl.DataFrame(rows, infer_schema_length=None)
+    frame = pl.DataFrame(rows, infer_schema_length=None).sort("variant", "strategy",
+                                                               maintain_order=True)
     frame = frame.with_columns(pl.Series("dsr", _deflated(target, frame)))
     if spec.metric not in frame.columns:
         raise ConfigError(f"sweep metric {spec.metric!r} is not in the summary"
                           f"{did_you_mean(spec.metric, frame.columns)}; choose one of "
                           f"{', '.join(SUMMARY_METRICS)} or dsr")
-    return frame.sort(spec.metric, descending=spec.order == "desc", nulls_last=True)
+    return frame.sort(spec.metric, descending=spec.order == "desc", nulls_last=True,
+                      maintain_order=True)
 
 
 def _deflated(target: Path, frame: pl.DataFrame) -> list[float | None]:
@@ -223,12 +264,18 @@ def _deflated(target: Path, frame: pl.DataFrame) -> list[float | None]:
 
 
 def _write_summary(target: Path, summary: pl.DataFrame, spec: SweepSpec, n: int) -> None:
+    """summary.parquet/.csv/.md, each replaced atomically; removed when nothing succeeded
+    (an older summary would describe a sweep that is no longer there)."""
     if summary.height == 0:
+        for name in ("summary.parquet", "summary.csv", "summary.md"):
+            (target / name).unlink(missing_ok=True)
         return
-    summary.write_parquet(target / "summary.parquet")
+    with atomic_path(target / "summary.parquet") as temporary:
+        summary.write_parquet(temporary)
     flat = summary.with_columns(
         [pl.col(c).cast(pl.String) for c, t in summary.schema.items() if t.is_nested()])
-    flat.write_csv(target / "summary.csv")
+    with atomic_path(target / "summary.csv") as temporary:
+        flat.write_csv(temporary)
     lines = [f"# Sweep summary: {n} variants, sorted by {spec.metric} ({spec.order})", "",
              "dsr = deflated Sharpe ratio for the number of configurations tried.", ""]
     columns = [c for c in flat.columns if c != "run_dir"]
@@ -236,7 +283,7 @@ def _write_summary(target: Path, summary: pl.DataFrame, spec: SweepSpec, n: int)
     lines.append("|" + "---|" * len(columns))
     for row in flat.iter_rows(named=True):
         lines.append("| " + " | ".join(_fmt(row[c]) for c in columns) + " |")
-    (target / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_atomic(target / "summary.md", "\n".join(lines) + "\n")
 
 
 def _fmt(value: Any) -> str:
@@ -250,33 +297,86 @@ def _cell(value: Any) -> Any:
 
 
 def _manifest(scenario: Scenario, variants: list[Variant]) -> dict[str, Any]:
-    return {"scenario": scenario_to_dict(scenario), "source": scenario.source,
-            "variants": [{"key": v.key, "params": v.params} for v in variants]}
+    """What makes a sweep this sweep: the resolved scenario (by content, not by the path
+    it was given as) and every variant. ``source`` is kept for people, never compared."""
+    identity = scenario_identity(scenario, drop=_RANKING_ONLY)
+    return {"scenario_sha256": identity["sha256"],
+            "scenario": scenario_identity(scenario)["scenario"],  # as run, ranking included
+            "variants": [{"key": v.key, "params": v.params} for v in variants],
+            "source": str(Path(scenario.base_dir) / Path(scenario.source).name)
+            if scenario.source != "<string>" else scenario.source}
 
 
-def _prepare(target: Path, manifest: dict[str, Any], overwrite: bool) -> None:
-    """Create the folder, or check that an existing one holds this very sweep (resume)."""
+def _same_sweep(old: Any, new: dict[str, Any], scenario: Scenario) -> bool:
+    if not isinstance(old, dict) or old.get("variants") != new["variants"]:
+        return False
+    if "scenario_sha256" in old:
+        return old["scenario_sha256"] == new["scenario_sha256"]
+    # written before sweep.yaml held a hash: the scenario as it was dumped then, minus
+    # what only ranks (the path it was given by was never part of the scenario)
+    before, now = copy.deepcopy(old.get("scenario")), scenario_to_dict(scenario)
+    for tree in (before, now):
+        for key in ("metric", "order"):
+            ((tree or {}).get("sweep") or {}).pop(key, None)
+    return before == now
+
+
+@contextlib.contextmanager
+def _opened(target: Path, manifest: dict[str, Any], scenario: Scenario,
+            overwrite: bool) -> Iterator[None]:
+    """Create the folder, or check that an existing one holds this very sweep (resume);
+    either way hold its lock (a second sweep on it exits 2) while the block runs."""
     path = target / "sweep.yaml"
-    text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
-    if target.exists():
+    if target.exists() and not (path.is_file() or is_run_folder(target)):
         if overwrite:
+            check_replaceable(target, overwrite=True)  # refuses: not Alfred's folder
+        raise ConfigError(f"{target} exists and is not a sweep folder; pick another --out "
+                          "or pass --overwrite")
+    target.mkdir(parents=True, exist_ok=True)
+    with folder_lock(target, "sweep"):
+        if overwrite and path.is_file():
             check_replaceable(target, overwrite=True)
-            remove_run_folder(target)
-        elif not path.is_file():
-            raise ConfigError(f"{target} exists and is not a sweep folder; pick another --out "
-                              "or pass --overwrite")
-        elif yaml.safe_load(path.read_text(encoding="utf-8")) != yaml.safe_load(text):
-            raise ConfigError(
-                f"{target} holds a different sweep (its sweep.yaml differs from this scenario "
-                "and grid), so it cannot be resumed; pick another --out or pass --overwrite"
-            )
+            _empty(target)
+        if path.is_file():
+            old = yaml.safe_load(path.read_text(encoding="utf-8"))
+            if not _same_sweep(old, manifest, scenario):
+                raise ConfigError(
+                    f"{target} holds a different sweep (its sweep.yaml differs from this "
+                    "scenario and grid), so it cannot be resumed; pick another --out or pass "
+                    "--overwrite")
+            if old != manifest:  # e.g. another sweep.metric: the summary is ranked anew
+                write_atomic(path, yaml.safe_dump(manifest, sort_keys=False,
+                                                  allow_unicode=True))
+            # the folder is ours alone while the lock is held: any staging left in runs/
+            # belongs to a variant killed earlier
+            remove_stale_staging(target / "runs", min_age_s=0.0)
         else:
-            for stale in (target / "runs").glob(".*.partial-*"):
-                shutil.rmtree(stale, ignore_errors=True)  # left by a killed variant
-            return
-    (target / "runs").mkdir(parents=True)
-    mark(target, "sweep")
-    path.write_text(text, encoding="utf-8")
+            (target / "runs").mkdir(exist_ok=True)
+            mark(target, "sweep")
+            write_atomic(path, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
+        yield
+
+
+def _empty(target: Path) -> None:
+    """Remove everything of an old sweep (--overwrite) but the lock this process holds."""
+    for child in target.iterdir():
+        if child.name in (LOCK_NAME, MARKER):
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _check_metric(scenario: Scenario, spec: SweepSpec) -> None:
+    """sweep.metric names a column of the summary: a headline metric, dsr or a swept key."""
+    columns = [*SUMMARY_METRICS, "dsr", *spec.params,
+               *(["data.assets"] if spec.symbols is not None else [])]
+    if spec.metric not in columns:
+        raise ConfigError(
+            f"{scenario.source}: sweep.metric {spec.metric!r} is not a column of the sweep "
+            f"summary{did_you_mean(spec.metric, columns)}; choose one of "
+            f"{', '.join(SUMMARY_METRICS)}, dsr or a swept key")
 
 
 def _validate(tree: dict[str, Any], scenario: Scenario, params: dict[str, Any],

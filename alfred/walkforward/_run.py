@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from alfred.resume import digest, discard, resume_folder, scenario_identity
 from alfred.scenario import Scenario, scenario_to_dict
 from alfred.walkforward._fold import fold_task, load_history
 from alfred.walkforward._folds import Fold, make_folds
@@ -116,35 +117,49 @@ def run_walkforward(scenario: str | os.PathLike[str] | Scenario,
                           args=(tree, base_dir, whole, spec.validation)))
     ex = make_executor(executor if executor is not None else scenario.executor,
                        workers=workers)
-    outputs: dict[str, dict] = {}
-    with ex:
-        for result in ex.imap(tasks, progress="walk-forward folds" if progress else None):
-            if not result.ok:
-                kind = DataError if result.error_type in ("DataError", "ConfigError") else RunError
-                raise kind(f"{scenario.source}: walk-forward {result.key} "
-                           f"({result.config}) failed: {result.error_line()}")
-            outputs[result.key] = result.value
+    # a killed run resumes: finished folds wait in .<name>.resume beside the target
+    identity = _identity(scenario, tasks)
+    with resume_folder(target, identity, "walkforward") as journal:
+        outputs: dict[str, dict] = {}
+        with ex:
+            for result in ex.imap(tasks, progress="walk-forward folds" if progress else None,
+                                  journal=journal):
+                if not result.ok:
+                    bad_input = result.error_type in ("DataError", "ConfigError")
+                    kind = DataError if bad_input else RunError
+                    raise kind(f"{scenario.source}: walk-forward {result.key} "
+                               f"({result.config}) failed: {result.error_line()}")
+                outputs[result.key] = result.value
 
-    inputs = _oos_inputs(scenario, oos_first)
-    settings = scenario.simulation
-    runs = []
-    for i, (sspec, strategy) in enumerate(zip(scenario.strategy_list, strategies, strict=True)):
-        with _located(scenario, i, sspec):
-            runs.append(_stitch(sspec.run_label, strategy, folds, dates, outputs, inputs,
-                                scenario, settings))
-    analysts = _analyst_table(dates, outputs)
-    bench = None
-    if inputs.benchmark is not None:
-        from reports import compute_metrics
+        inputs = _oos_inputs(scenario, oos_first)
+        settings = scenario.simulation
+        runs = []
+        for i, (sspec, strategy) in enumerate(zip(scenario.strategy_list, strategies,
+                                                  strict=True)):
+            with _located(scenario, i, sspec):
+                runs.append(_stitch(sspec.run_label, strategy, folds, dates, outputs, inputs,
+                                    scenario, settings))
+        analysts = _analyst_table(dates, outputs)
+        bench = None
+        if inputs.benchmark is not None:
+            from reports import compute_metrics
 
-        bench = compute_metrics(inputs.benchmark, inputs.panel.periods_per_year)
-    result = WalkForwardResult(
-        name=scenario.name, run_dir=target, folds=tuple(folds), fold_dates=tuple(dates),
-        strategies=tuple(runs), benchmark=bench, benchmark_label=inputs.benchmark_label,
-        analysts=analysts, elapsed_s=0.0, executor=ex.describe(),
-        forecasts=_pooled_forecasts(outputs))
-    write_walkforward(result, scenario, inputs, target, overwrite, started_at, horizon)
+            bench = compute_metrics(inputs.benchmark, inputs.panel.periods_per_year)
+        result = WalkForwardResult(
+            name=scenario.name, run_dir=target, folds=tuple(folds), fold_dates=tuple(dates),
+            strategies=tuple(runs), benchmark=bench, benchmark_label=inputs.benchmark_label,
+            analysts=analysts, elapsed_s=0.0, executor=ex.describe(),
+            forecasts=_pooled_forecasts(outputs))
+        write_walkforward(result, scenario, inputs, target, overwrite, started_at, horizon)
+        discard(journal)  # published: nothing left to resume
     return WalkForwardResult(**{**result.__dict__, "elapsed_s": time.perf_counter() - started})
+
+
+def _identity(scenario: Scenario, tasks: list) -> dict[str, Any]:
+    """What the folds compute: the resolved scenario and every fold's dates."""
+    identity = scenario_identity(scenario)
+    folds = [[t.key, t.config] for t in tasks]
+    return {**identity, "folds": folds, "sha256": digest([identity["sha256"], folds])}
 
 
 def _oos_inputs(scenario: Scenario, first_day: str):

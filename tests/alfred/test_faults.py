@@ -1,0 +1,108 @@
+"""Faults leave nothing behind: SIGTERM cleans up like Ctrl-C, report workers follow a
+killed parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+psutil = pytest.importorskip("psutil")
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+SWEEP = """
+name: sigterm_sweep
+data: {source: sp500_stocks, assets: [AAPL, MSFT, JNJ], start: 2019-01-01, end: 2020-12-31}
+analysts: [{name: momentum, config: {lookback: 21}}]
+strategy: {name: topk_long_short, config: {k: 1, rank_by: pred_return, rebalance: weekly}}
+report: {tearsheet: false, plots: false}
+sweep: {params: {costs.slippage_bps: [1, 2, 3, 4, 5, 6, 7, 8]}}
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_staging_folder(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SWEEP)
+    out = tmp_path / "sw"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alfred", "sweep", str(scenario), "--out", str(out),
+         "--workers", "1", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # a variant is being written: its hidden staging folder exists in runs/
+        assert _wait(lambda: any((out / "runs").glob(".*.partial-*")), 180)
+        workers = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "SIGTERM" in stderr and "interrupted" in stderr and "Traceback" not in stderr
+    assert not list(tmp_path.rglob(".*.partial-*"))  # the worker's finally removed it
+    assert not any(_alive(pid) for pid in workers)
+    assert (out / "sweep.yaml").is_file()  # the sweep folder stays, to be resumed
+
+
+_REPORT_PARENT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from alfred.report_jobs import ReportJob, ReportWriter
+    from engine import Costs
+    from tests.alfred.test_runner_reports import tiny_result
+
+    folder = Path(sys.argv[1])
+    (folder / "run").mkdir()
+    job = ReportJob(label="a", run_dir=folder / "run", result=tiny_result(),
+                    gross=tiny_result(Costs.zero()), benchmark=None, benchmark_label=None,
+                    title="a", tearsheet=True, plots=True)
+    writer = ReportWriter(2, views=True, scratch=folder)
+    writer.max_workers = 2
+    writer.submit(job, lambda j: None)
+    print(writer._running[0].process.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_report_worker_dies_with_its_killed_parent_and_gets_its_job_by_pipe(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", _REPORT_PARENT, str(tmp_path)],
+                              cwd=_ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(_ROOT)})
+    worker = None
+    try:
+        worker = int(parent.stdout.readline())
+        # the worker is writing the report (metrics first, then plots and tear sheet)
+        assert _wait(lambda: (tmp_path / "run" / "metrics.json").is_file(), 120)
+        assert not list(tmp_path.glob("*.job"))  # the job came over a pipe, not a file
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        killed = time.monotonic()
+        assert _wait(lambda: not _alive(worker), 5)
+        assert time.monotonic() - killed < 2.5
+    finally:
+        for pid in (parent.pid, worker):
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
