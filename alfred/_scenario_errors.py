@@ -44,6 +44,13 @@ _EXPECTED = {
 
 def yaml_to_config_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     """Malformed YAML: say where (line/column, 1-based) and what the parser expected."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        code = f" (#x{exc.character:04x})" if isinstance(exc.character, int) else ""
+        return ConfigError(
+            f"{source}: character {exc.position + 1} is a control character{code} that "
+            "YAML does not allow; scenarios are plain UTF-8 "
+            "text, so remove it (or save the file as UTF-8 if it was written in another "
+            "encoding, such as UTF-16)")
     if isinstance(exc, yaml.constructor.ConstructorError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         return ConfigError(

@@ -406,6 +406,16 @@ def refuse_network_targets(raw: dict, root: yaml.Node | None, source: str) -> No
     """A scenario file is data someone may hand you: it must not choose where your data and
     code are sent. ``executor.address`` (a Ray cluster) comes from ``--address`` or
     ``ALFRED_RAY_ADDRESS``; ``--trust-scenario`` lets a file you wrote name one."""
+    tail = ("a scenario file may not choose where your data and code are sent. Pass "
+            "--address on the command line or set ALFRED_RAY_ADDRESS, or pass "
+            "--trust-scenario if you wrote this file")
+    sweep = raw.get("sweep")
+    params = sweep.get("params") if isinstance(sweep, dict) else None
+    for key in params if isinstance(params, dict) else ():
+        if str(key) == "executor" or str(key).startswith("executor."):
+            line = line_of(root, ("sweep", "params", key))
+            raise ConfigError(f"{source}: sweep.params key {shorten(key, 80)} (line {line}) "
+                              f"varies the executor, which could name a Ray cluster; {tail}")
     executor = raw.get("executor")
     if not isinstance(executor, dict) or "address" not in executor:
         return
@@ -413,11 +423,8 @@ def refuse_network_targets(raw: dict, root: yaml.Node | None, source: str) -> No
     if address in _LOCAL_ADDRESSES:
         return
     line = line_of(root, ("executor", "address"))
-    raise ConfigError(
-        f"{source}: executor.address (line {line}) names a Ray cluster ({shorten(address)}); "
-        "a scenario file may not choose where your data and code are sent. Pass --address "
-        "on the command line or set ALFRED_RAY_ADDRESS, or pass --trust-scenario if you "
-        "wrote this file")
+    raise ConfigError(f"{source}: executor.address (line {line}) names a Ray cluster "
+                      f"({shorten(address)}); {tail}")
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:

@@ -375,7 +375,7 @@ def tune_command(
     trust_scenario: TrustOpt = False,
 ) -> None:
     """Search hyperparameters with Optuna; best config per analyst and symbol as JSON."""
-    from analysts.tuning import load_search_space, tune
+    from analysts.tuning import tune
 
     with _exit_codes():
         loaded, bars = _scenario_bars(scenario, trust_scenario)
@@ -385,7 +385,7 @@ def tune_command(
         if space is None and not space_path.is_file():
             raise ConfigError(f"no search space given and {space_path} does not exist; pass "
                               f"--space PATH (see scenarios/tuning/{name}.yaml)")
-        search = load_search_space(space_path)
+        search = read_search_space(space_path)
         if search.analyst != name:
             raise ConfigError(f"search space {space_path} is for analyst {search.analyst!r} "
                               f"but the scenario's analyst is {name!r}; pass --analyst or "
@@ -411,6 +411,21 @@ def tune_command(
         out_console.print(table)
         out_console.print(Text(f"results in {target / name}; promote them with `alfred "
                                f"analyst promote {target}`"))
+
+
+def read_search_space(path: Path) -> Any:
+    """A search space file, read within the scenario loader's bounds (aliases, nesting)."""
+    from alfred._yaml import load_yaml
+    from analysts.tuning import load_search_space, parse_search_space
+
+    if not path.is_file():
+        return load_search_space(path)  # its own "not found" message, with examples
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read search space file {path}: {exc}") from None
+    raw, _ = load_yaml(text, str(path))
+    return parse_search_space(raw, source=str(path))
 
 
 def _tune_executor(scenario, kind: str | None, workers: str | None):

@@ -131,6 +131,24 @@ def test_echoed_values_are_bounded(tmp_path):
     assert "1,000,002 characters" in text and "capital (line" in text
 
 
+def test_a_control_character_is_named_with_its_position():
+    with pytest.raises(ConfigError, match=r"x\.yaml: character 8 is a control character "
+                       r"\(#x0000\)"):
+        parse_scenario("name: a\x00\n", source="x.yaml")
+
+
+def test_a_search_space_is_read_within_the_same_bounds(tmp_path):
+    from alfred.cli.analyst import read_search_space
+
+    path = tmp_path / "space.yaml"
+    path.write_text(ALIAS_BOMB + "\nanalyst: magnitude\nparams: {lr: *i}\n")
+    with pytest.raises(ConfigError, match=r"space\.yaml: line \d+, column \d+: the aliases "
+                       "expand"):
+        read_search_space(path)
+    path.write_text("analyst: magnitude\nparams: {width: {type: int, low: 8, high: 16}}\n")
+    assert read_search_space(path).analyst == "magnitude"
+
+
 def test_shorten_says_how_long_the_value_was():
     assert shorten("abc") == "'abc'"
     assert shorten("y" * 500).endswith("... (502 characters)")
@@ -339,6 +357,14 @@ def test_a_scenario_cannot_name_a_ray_cluster(tmp_path):
     trusted = load_scenario(path, trust=True)
     assert trusted.executor.address == "ray://attacker.example:10001"
     assert load_scenario(path.parent / "s.yaml", trust=True).executor.kind == "ray"
+
+
+def test_a_sweep_cannot_vary_the_executor():
+    text = ("name: r\ndata: {source: x}\nstrategy: {name: simple}\nsweep:\n  params:\n"
+            "    executor.address: ['ray://evil:10001']\n")
+    with pytest.raises(ConfigError, match=r"sweep\.params key 'executor\.address' \(line 6\) "
+                       r"varies the executor"):
+        parse_scenario(text, source="s.yaml")
 
 
 def test_a_local_ray_instance_needs_no_trust():
