@@ -43,7 +43,7 @@ from alfred.sweep import SweepSpec
 from alfred.walkforward import WalkForwardSpec
 from engine.errors import ConfigError
 from engine.executor import ExecutorSpec
-from engine.settings import Costs, SimulationSettings
+from engine.settings import Costs, SimulationSettings, Stops
 from engine.text import shorten
 from engine.types import FillName
 from portfolio import RLSpec  # pydantic only: no torch/gymnasium at import
@@ -246,6 +246,8 @@ class Scenario(_Strict):
     unsafe_same_close: bool = False
     leverage: Leverage = Field(default_factory=Leverage)
     fractional: bool = True
+    limit_policy: Literal["scale", "clip"] = "scale"
+    stops: Stops = Field(default_factory=Stops)
     seed: int = 0
     report: ReportOptions = Field(default_factory=ReportOptions)
     output: OutputSpec = Field(default_factory=OutputSpec)
@@ -328,7 +330,8 @@ class Scenario(_Strict):
             costs=self.costs, capital=self.capital, fill=self.fill,
             unsafe_same_close=self.unsafe_same_close,
             max_gross_leverage=self.leverage.max_gross,
-            max_net_leverage=self.leverage.max_net, fractional=self.fractional)
+            max_net_leverage=self.leverage.max_net, fractional=self.fractional,
+            limit_policy=self.limit_policy, stops=self.stops)
 
     @property
     def strategy_list(self) -> list[StrategySpec]:
