@@ -76,7 +76,12 @@ class Executor:
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None and self._started:
+            # an error or Ctrl-C/SIGTERM in the consumer: stop the tasks still running now,
+            # rather than wait for them to finish (their results would be thrown away)
+            self._started = False
+            self._abort()
         self.close()
 
     def describe(self) -> str:
@@ -92,6 +97,10 @@ class Executor:
 
     def _stop(self) -> None:
         return None
+
+    def _abort(self) -> None:
+        """Stop at once, dropping running tasks (default: the orderly stop)."""
+        self._stop()
 
 
 def _check_keys(tasks: list[Task]) -> None:

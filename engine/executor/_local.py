@@ -167,6 +167,8 @@ class LocalExecutor(Executor):
         self._workers = []
         self._started = False
 
+    _abort = _kill
+
 
 def _end(process: subprocess.Popen) -> None:
     if process.poll() is None:

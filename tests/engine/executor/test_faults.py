@@ -113,3 +113,21 @@ def test_a_stopped_pool_lets_the_interrupted_task_clean_up(tmp_path):
     assert time.monotonic() - started < 5
     assert not alive(slow)
     assert (tmp_path / f"{slow}.cleaned").is_file()  # SIGTERM first: its finally ran
+
+
+def test_an_error_in_the_consumer_stops_running_tasks_instead_of_waiting(tmp_path):
+    tasks = [Task(key="quick", fn=jobs.announce_then_sleep, args=(str(tmp_path), 0.0)),
+             Task(key="slow", fn=jobs.announce_then_sleep, args=(str(tmp_path), 60.0))]
+    stopped = None
+    try:
+        with make_executor("local", workers=2) as ex:
+            for _ in ex.imap(tasks):
+                assert wait_for(lambda: len(list(tmp_path.glob("*.pid"))) == 2, 60)
+                stopped = time.monotonic()
+                raise KeyboardInterrupt  # Ctrl-C (or SIGTERM) while handling a result
+    except KeyboardInterrupt:
+        pass
+    assert stopped is not None and time.monotonic() - stopped < 5  # not the 60 s task
+    pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+    assert not any(alive(pid) for pid in pids)
+    assert all((tmp_path / f"{pid}.cleaned").is_file() for pid in pids)
