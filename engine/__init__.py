@@ -13,7 +13,7 @@ from engine.errors import AlfredError, ConfigError, DataError, RunError
 from engine.panel import Panel
 from engine.plan import SignalPlan, Strategy, WeightPlan
 from engine.result import BacktestResult
-from engine.settings import Costs, SimulationSettings
+from engine.settings import Costs, SimulationSettings, Stops
 
 
 def __getattr__(name: str):
@@ -27,7 +27,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "AlfredError", "BacktestResult", "ConfigError", "Costs", "DataError", "Panel", "RunError",
+    "AlfredError", "BacktestResult", "ConfigError", "Costs", "DataError", "Panel", "RunError", "Stops",
     "SignalPlan", "SimulationSettings", "Strategy", "TargetWeights", "WeightPlan", "run_backtest", "to_panel",
     "load_bars", "validate_bars", "align_bars", "resample_bars", "list_datasets",
     "dataset_info", "load_benchmark", "signals_to_matrix",

@@ -25,7 +25,7 @@ from engine.kernels import (
 from engine.panel import Panel
 from engine.plan import Plan, SignalPlan, Strategy, WeightPlan
 from engine.result import BacktestResult
-from engine.settings import Costs, SimulationSettings
+from engine.settings import Costs, SimulationSettings, Stops
 from engine.types import FillName
 
 _SIZE_KINDS = {"weight": TargetKind.Weight, "value": TargetKind.Value, "qty": TargetKind.Qty}
@@ -132,6 +132,14 @@ def _bool_matrix(a: np.ndarray, panel: Panel, name: str) -> np.ndarray:
     return a.astype(np.bool_, copy=False)
 
 
+def _order_capacity(n_instructions: int, panel: Panel, params) -> int:
+    """Order records to preallocate: one per instruction, and with stops one stop exit per
+    position an instruction opened plus one lapsed instruction record each."""
+    if not params.use_stops:
+        return n_instructions
+    return 2 * n_instructions + panel.n_assets
+
+
 def run_backtest(
     bars: pl.DataFrame | Panel,
     signals_or_weights: pl.DataFrame | Plan | None = None,
@@ -147,6 +155,7 @@ def run_backtest(
     periods_per_year: float | None = None,
     unsafe_same_close: bool | None = None,
     limit_policy: str | None = None,
+    stops: Stops | dict | None = None,
     record_positions: bool = True,
 ) -> BacktestResult:
     """Run one backtest.
@@ -154,8 +163,9 @@ def run_backtest(
     ``signals_or_weights`` is a signals frame for ``strategy`` (for the default
     ``"weights"`` strategy: ``ts, asset, target_weight``) or a ready plan. ``settings``
     (a :class:`SimulationSettings`) holds costs, fill, capital, limits and the quantity
-    rule and the limit policy (``"scale"``, default, or ``"clip"``); the keywords of the
-    same names override single values. Costs default to
+    rule, the limit policy (``"scale"``, default, or ``"clip"``) and the stops
+    (:class:`~engine.settings.Stops`: ``sl_stop``, ``tp_stop``, ``sl_trail``, ``intrabar``);
+    the keywords of the same names override single values. Costs default to
     ``Costs()`` -- on. Fills default to the next bar's open; ``same_close`` lets a decision
     fill at the very close it was computed from and is refused unless
     ``unsafe_same_close=True``.
@@ -168,7 +178,7 @@ def run_backtest(
     settings = (settings or SimulationSettings()).replace(
         costs=costs, fill=fill, capital=capital, max_gross_leverage=max_gross_leverage,
         max_net_leverage=max_net_leverage, fractional=fractional,
-        unsafe_same_close=unsafe_same_close, limit_policy=limit_policy)
+        unsafe_same_close=unsafe_same_close, limit_policy=limit_policy, stops=stops)
     panel = to_panel(bars, periods_per_year)
     if panel.n_assets == 0 or panel.n_bars == 0:
         raise DataError("the bars hold no asset or no bar; nothing to backtest")
@@ -193,11 +203,11 @@ def run_backtest(
         weights = np.ascontiguousarray(plan.target_weight, dtype=np.float64)
         _check_weights(WeightPlan(weights), panel, settings.max_gross_leverage,
                        settings.max_net_leverage)
-        n_orders = int(np.count_nonzero(~np.isnan(weights)))
+        n_orders = _order_capacity(int(np.count_nonzero(~np.isnan(weights))), panel, params)
         recs = new_records(panel.n_bars, panel.n_assets, n_orders,
                            record_positions=record_positions)
-        simulate_weights_nb(panel.open, panel.close, volume, weights, fill_mode, book, params,
-                            recs)
+        simulate_weights_nb(panel.open, panel.high, panel.low, panel.close, volume, weights,
+                            fill_mode, book, params, recs)
     elif isinstance(plan, SignalPlan):
         flags = [_bool_matrix(getattr(plan, k), panel, k)
                  for k in ("long_entry", "long_exit", "short_entry", "short_exit")]
@@ -215,10 +225,11 @@ def run_backtest(
         if not np.isfinite(size).all() or (size < 0).any():
             raise DataError("signal size must be finite and >= 0 (direction comes from the "
                             "entry flags)")
-        n_orders = int(np.count_nonzero(le | lx | se | sx))
+        n_orders = _order_capacity(int(np.count_nonzero(le | lx | se | sx)), panel, params)
         recs = new_records(panel.n_bars, panel.n_assets, n_orders,
                            record_positions=record_positions)
-        simulate_signals_nb(panel.open, panel.close, volume, le, lx, se, sx,
+        simulate_signals_nb(panel.open, panel.high, panel.low, panel.close, volume, le, lx, se,
+                            sx,
                             np.ascontiguousarray(size), _SIZE_KINDS[plan.size_type], fill_mode,
                             book, params, recs)
     else:

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from engine.costs import Costs
-from engine.kernels import REASON_NAMES, STATUS_NAMES, Records
+from engine.kernels import REASON_NAMES, STATUS_NAMES, TRIGGER_NAMES, Records
 from engine.panel import Panel
 
 
@@ -93,6 +93,8 @@ class BacktestResult:
                 "ref_price": f["ref_price"],
                 "commission": f["commission"],
                 "slippage_cost": f["slippage_cost"],
+                "trigger": pl.Series([TRIGGER_NAMES[k] for k in f["trigger"]], dtype=pl.Utf8),
+                "ambiguous": f["ambiguous"].astype(bool),
             }
         )
 

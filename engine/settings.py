@@ -105,6 +105,36 @@ class Costs(Frozen):
         return self
 
 
+class Stops(Frozen):
+    """Stop-loss, take-profit and trailing stop, as fractions of the entry price.
+
+    The meaning is vectorbt's ``from_signals(sl_stop=, tp_stop=, sl_trail=)``: a long
+    entered at reference price ``P`` is closed when the price reaches ``P * (1 - sl_stop)``
+    or ``P * (1 + tp_stop)``; with ``sl_trail`` the stop-loss follows the best price since
+    the entry. They apply to every position, whatever opened it (signals, weights, the RL
+    manager). ``intrabar``: when the stop and the target both lie inside one bar, which
+    one counts (``stop_first``, pessimistic, or ``target_first``).
+    """
+
+    owner: ClassVar[str] = "stops"
+
+    sl_stop: float | None = Field(None, gt=0, allow_inf_nan=False)
+    tp_stop: float | None = Field(None, gt=0, allow_inf_nan=False)
+    sl_trail: bool = False
+    intrabar: Literal["stop_first", "target_first"] = "stop_first"
+
+    @model_validator(mode="after")
+    def _trail_needs_a_stop(self) -> Stops:
+        if self.sl_trail and self.sl_stop is None:
+            raise ValueError("stops.sl_trail makes the stop-loss trail; set stops.sl_stop "
+                             "(e.g. 0.05 for 5% below the best price) or drop sl_trail")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.sl_stop is not None or self.tp_stop is not None
+
+
 class SimulationSettings(Frozen):
     """Everything that decides how orders fill and the book is kept, besides the plan.
 
@@ -125,6 +155,7 @@ class SimulationSettings(Frozen):
     max_net_leverage: float = Field(1.0, gt=0, allow_inf_nan=False)
     fractional: bool = True
     limit_policy: Literal["scale", "clip"] = "scale"
+    stops: Stops = Field(default_factory=Stops)
 
     @model_validator(mode="after")
     def _same_close_guard(self) -> SimulationSettings:
@@ -166,6 +197,11 @@ class SimulationSettings(Frozen):
             max_net=float(self.max_net_leverage),
             fractional=bool(self.fractional),
             limit_policy=LIMIT_POLICY_NAMES[self.limit_policy],
+            sl_stop=np.nan if self.stops.sl_stop is None else float(self.stops.sl_stop),
+            tp_stop=np.nan if self.stops.tp_stop is None else float(self.stops.tp_stop),
+            sl_trail=bool(self.stops.sl_trail),
+            stop_first=self.stops.intrabar == "stop_first",
+            use_stops=self.stops.enabled,
         )
 
     def backtest_kwargs(self) -> dict[str, Any]:
@@ -174,4 +210,5 @@ class SimulationSettings(Frozen):
 
     def describe(self) -> dict[str, Any]:
         """Plain data for reports and result metadata."""
-        return {**self.model_dump(exclude={"costs"}), "costs": self.costs.to_dict()}
+        return {**self.model_dump(exclude={"costs", "stops"}), "costs": self.costs.to_dict(),
+                "stops": self.stops.model_dump()}

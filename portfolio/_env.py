@@ -123,9 +123,11 @@ class PortfolioEnv(gym.Env):
         self._book_fields = tuple(self._book)
         self._recs_fields = tuple(self._recs)
         self._params_fields = tuple(self._params)
+        # opens, highs and lows: the bars the stops are checked on (engine.Stops)
+        self._bar_range = np.ascontiguousarray(np.stack([panel.open, panel.high, panel.low]))
         self._arrays = (self._settings, self._state, self._fill_price, self._close, self._volume,
                         self._features, self._weights, np.zeros(n, dtype=np.bool_),
-                        np.zeros(n), np.zeros(n, dtype=np.int64))
+                        np.zeros(n), np.zeros(n, dtype=np.int64), self._bar_range)
 
     # -- gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

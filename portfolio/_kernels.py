@@ -116,8 +116,9 @@ def reset_nb(t, close, volume, features, book, params, recs, state, obs_clip):
     n = close.shape[1]
     recs.traded[t] = 0.0  # per-bar sums the engine adds to; bars recur across episodes
     recs.fees[t] = 0.0
-    step_nb(t, -1, close[t], close[t], volume[t], np.zeros(n, dtype=np.int64), np.zeros(n),
-            book, params, recs)
+    c = close[t]
+    step_nb(t, -1, c, c, c, c, c, volume[t], np.zeros(n, dtype=np.int64), np.zeros(n), book,
+            params, recs)
     equity = recs.equity[t]
     state[X_EQUITY] = equity
     state[X_PEAK] = equity
@@ -132,22 +133,23 @@ def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
     """Decide at the close of ``t``, fill at ``t + 1``.
 
     ``arrays`` = (settings, state, fill_price, close, volume, features, weights_log,
-    tradable, current, kind) -- the last three scratch space reused every step; the
+    tradable, current, kind, bar_range) -- tradable, current and kind are scratch space
+    reused every step, bar_range the (3, bars, assets) opens, highs and lows; the
     book, records and params come as plain tuples of their fields (numba types a plain
     tuple in C but a NamedTuple in Python, several microseconds per call) and are rebuilt
     here. The target weights sent are written to ``weights_log`` (NaN = no instruction).
     Orders and fills are kept for this step only. Returns (obs, reward, status, equity,
     drawdown, turnover).
     """
-    settings, state, fill_price, close, volume, features, weights_log, tradable, current, kind = (
-        arrays)
+    (settings, state, fill_price, close, volume, features, weights_log, tradable, current, kind,
+     bar_range) = arrays
     book = Book(*book_fields)
     # the log has a row per bar, or a single scratch row when weights are not recorded
     target = weights_log[t] if weights_log.shape[0] > 1 else weights_log[0]
     obs = np.empty(features.shape[1] + book.qty.shape[0] + 2, dtype=np.float32)
     reward, status, equity, drawdown, turnover = advance_nb(
         action, t, settings, state, fill_price, close, volume, features, target, tradable,
-        current, kind, book, SimParams(*params_fields), Records(*recs_fields), obs)
+        current, kind, book, SimParams(*params_fields), Records(*recs_fields), obs, bar_range)
     if status == STATUS_NAN_ACTION:
         return np.empty(0, dtype=np.float32), reward, status, equity, drawdown, turnover
     return obs, reward, status, equity, drawdown, turnover
@@ -155,8 +157,10 @@ def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
 
 @njit(cache=True)
 def advance_nb(action, t, settings, state, fill_price, close, volume, features, target,
-               tradable, current, kind, book, params, recs, obs):
+               tradable, current, kind, book, params, recs, obs, bar_range):
     """One env step on one book: the body shared by the single and the vectorised env.
+
+    ``bar_range`` (3, bars, assets) holds the opens, highs and lows the stops are checked on.
 
     Writes the target weights into ``target`` and the next observation into ``obs``;
     returns (reward, status, equity, drawdown, turnover).
@@ -178,7 +182,8 @@ def advance_nb(action, t, settings, state, fill_price, close, volume, features, 
     bar = t + 1
     recs.traded[bar] = 0.0  # per-bar sums the engine adds to; bars recur across episodes
     recs.fees[bar] = 0.0
-    step_nb(bar, t, fill_price[bar], close[bar], volume[bar], kind, target, book, params, recs)
+    step_nb(bar, t, fill_price[bar], bar_range[0, bar], bar_range[1, bar], bar_range[2, bar],
+            close[bar], volume[bar], kind, target, book, params, recs)
 
     equity1 = recs.equity[bar]
     status = STATUS_OK
@@ -233,20 +238,21 @@ def vec_step_nb(actions, t, stop, arrays, books, recs, params_fields, obs, out):
 
     ``books`` and ``recs`` are the Book / Records fields stacked along a leading env axis;
     ``t`` (int64 per env) advances in place. ``arrays`` = (settings, state (envs, slots),
-    fill_price, close, volume, features, targets (envs, assets), tradable, current, kind).
+    fill_price, close, volume, features, targets (envs, assets), tradable, current, kind,
+    bar_range).
     ``out`` (envs, 6) float64 receives reward, status, equity, drawdown, turnover and
     done (1.0 when the episode ended: bankrupt, or ``t`` reached ``stop``). Stops at the
     first env whose action holds a NaN and returns its index (-1 when none did).
     """
-    settings, state, fill_price, close, volume, features, targets, tradable, current, kind = (
-        arrays)
+    (settings, state, fill_price, close, volume, features, targets, tradable, current, kind,
+     bar_range) = arrays
     params = SimParams(*params_fields)
     for e in range(actions.shape[0]):
         book = Book(*env_rows(books, e))
         rec = Records(*env_rows(recs, e))
         reward, status, equity, drawdown, turnover = advance_nb(
             actions[e], t[e], settings, state[e], fill_price, close, volume, features,
-            targets[e], tradable, current, kind, book, params, rec, obs[e])
+            targets[e], tradable, current, kind, book, params, rec, obs[e], bar_range)
         if status == STATUS_NAN_ACTION:
             return e
         t[e] += 1

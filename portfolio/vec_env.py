@@ -66,7 +66,8 @@ class PortfolioVecEnv(VecEnv):
         self._targets = np.full((n_envs, n), np.nan)
         self._arrays = (spec._settings, self._state, spec._fill_price, spec._close,
                         spec._volume, spec._features, self._targets,
-                        np.zeros(n, dtype=np.bool_), np.zeros(n), np.zeros(n, dtype=np.int64))
+                        np.zeros(n, dtype=np.bool_), np.zeros(n), np.zeros(n, dtype=np.int64),
+                        spec._bar_range)
         self._t = np.full(n_envs, -1, dtype=np.int64)
         self._stop = np.full(n_envs, -1, dtype=np.int64)
         self._start = np.full(n_envs, -1, dtype=np.int64)

@@ -210,7 +210,8 @@ def rebuild_report(run_dir: str | Path, *, tearsheet: bool = True, plots: bool =
         "with_costs": _metrics_from_files(equity, trades, benchmark, ppy, rf),
         "without_costs": None if gross_equity is None else _metrics_from_files(
             gross_equity, gross_trades, benchmark, ppy, rf),
-        "order_outcomes": None if orders is None else order_outcomes(orders),
+        "order_outcomes": None if orders is None else order_outcomes(
+            orders, _read_parquet(folder / FILLS_FILE, required=False)),
         "definitions": dict(METRIC_DEFINITIONS),
         "settings": settings,
     }

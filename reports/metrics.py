@@ -177,9 +177,13 @@ def run_settings(result, *, gross_result=None, rf: float = 0.0,
     return settings
 
 
-def order_outcomes(orders: pl.DataFrame) -> dict[str, Any]:
+def order_outcomes(orders: pl.DataFrame, fills: pl.DataFrame | None = None
+                   ) -> dict[str, Any]:
     """Orders counted by status, and the partial / rejected ones by reason.
 
+    With ``fills`` (``BacktestResult.fills``) also the stop exits by trigger
+    (``stop_exits``) and ``ambiguous_intrabar_fills``: fills whose price depended on the
+    unknowable order of prices inside a bar (see the README's intrabar rule).
     ``orders`` is ``BacktestResult.orders`` (or a run folder's ``orders.parquet``):
     ``{"orders": n, "filled": n, "partial": n, "rejected": n,
     "by_reason": {"partial": {reason: n}, "rejected": {reason: n}}}``, plus
@@ -203,6 +207,11 @@ def order_outcomes(orders: pl.DataFrame) -> dict[str, Any]:
         # unscaled reduction too, so this is an upper bound on the smallest factor)
         out["scaled_fill_ratio_min"] = float(
             (scaled["filled_qty"] / scaled["requested_qty"]).min())
+    if fills is not None and {"trigger", "ambiguous"} <= set(fills.columns):
+        stops = fills.filter(pl.col("trigger") != "market")
+        out["stop_exits"] = {t: int(n) for t, n in
+                             stops.group_by("trigger").len().sort("trigger").iter_rows()}
+        out["ambiguous_intrabar_fills"] = int(fills["ambiguous"].sum())
     return out
 
 
@@ -222,7 +231,7 @@ def metrics_for_result(result, *, gross_result=None, benchmark=None, rf: float =
         "with_costs": _run_metrics(result, benchmark, rf),
         "without_costs": None if gross_result is None else _run_metrics(gross_result,
                                                                           benchmark, rf),
-        "order_outcomes": order_outcomes(result.orders),
+        "order_outcomes": order_outcomes(result.orders, result.fills),
         "definitions": dict(METRIC_DEFINITIONS),
         "settings": run_settings(result, gross_result=gross_result, rf=rf,
                                  benchmark_label=benchmark_label),

@@ -390,8 +390,28 @@ def _print_summary(summary: Any) -> None:
                       "", "", "", "", "")
         table.caption = f"benchmark: {summary.benchmark}; returns after costs unless noted"
     _out().print(table)
+    for run in summary.runs:
+        _print_order_outcomes(run.label, run.metrics.get("order_outcomes"))
     _print_warnings(summary.warnings)
     _out().print(Text(f"run folder: {summary.run_dir}  ({summary.elapsed_s:.1f} s)"))
+
+
+def _print_order_outcomes(label: str, outcomes: Any) -> None:
+    """One line per strategy whose orders were not all filled: counts by reason."""
+    if not isinstance(outcomes, dict) or not (outcomes.get("by_reason")
+                                              or outcomes.get("stop_exits")):
+        return
+    parts = [f"{status} {outcomes.get(status, 0)} ("
+             + ", ".join(f"{reason} {n}" for reason, n in reasons.items()) + ")"
+             for status, reasons in outcomes["by_reason"].items()]
+    ratio = outcomes.get("scaled_fill_ratio_min")
+    if isinstance(ratio, int | float):
+        parts.append(f"whole-book scaling kept >= {ratio:.4%} of each scaled order")
+    if outcomes.get("stop_exits"):
+        parts.append("stop exits " + ", ".join(f"{k} {n}" for k, n in
+                                               outcomes["stop_exits"].items())
+                     + f"; ambiguous intrabar fills {outcomes.get('ambiguous_intrabar_fills', 0)}")
+    _out().print(Text(f"{label}: {outcomes.get('orders', 0)} orders, " + "; ".join(parts)))
 
 
 def _section(metrics: dict, name: str) -> dict:

@@ -21,6 +21,8 @@ from engine.kernels.enums import (
     OrderStatus,
     Reason,
     TargetKind,
+    TRIGGER_NAMES,
+    Trigger,
 )
 from engine.kernels.loop import decide_signals_nb, simulate_signals_nb, simulate_weights_nb
 from engine.kernels.records import (
@@ -40,5 +42,6 @@ __all__ = [
     "LimitPolicy", "OrderStatus",
     "Reason", "Records", "SimParams", "TargetKind", "close_open_trades_nb", "decide_signals_nb",
     "execute_nb", "fill_dt", "mark_nb", "new_book", "new_records", "order_dt",
-    "simulate_signals_nb", "simulate_weights_nb", "step_nb", "trade_dt",
+    "simulate_signals_nb", "simulate_weights_nb", "step_nb", "trade_dt", "TRIGGER_NAMES",
+    "Trigger",
 ]

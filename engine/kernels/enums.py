@@ -24,6 +24,14 @@ class _Reason(NamedTuple):
     LeverageLimit: int = 3
     VolumeCap: int = 4
     Scaled: int = 5  # cut only by the whole-book scale factor (limit_policy scale)
+    Stopped: int = 6  # the asset's stop or target fired on this bar: its instruction lapses
+
+
+class _Trigger(NamedTuple):
+    Market: int = 0  # an instruction of the plan (or the RL action)
+    StopLoss: int = 1
+    TakeProfit: int = 2
+    TrailingStop: int = 3
 
 
 class _LimitPolicy(NamedTuple):
@@ -43,10 +51,12 @@ OrderStatus = _OrderStatus()
 Reason = _Reason()
 TargetKind = _TargetKind()
 LimitPolicy = _LimitPolicy()
+Trigger = _Trigger()
 
 FILL_MODE_NAMES = {"next_open": FillMode.NextOpen, "next_close": FillMode.NextClose,
                    "same_close": FillMode.SameClose}
 STATUS_NAMES = ("filled", "partial", "rejected")
 REASON_NAMES = ("", "insufficient_cash", "not_tradable", "leverage_limit", "volume_cap",
-                "scaled")
+                "scaled", "stopped")
+TRIGGER_NAMES = ("market", "stop_loss", "take_profit", "trailing_stop")
 LIMIT_POLICY_NAMES = {"clip": LimitPolicy.Clip, "scale": LimitPolicy.Scale}

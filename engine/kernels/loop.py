@@ -23,7 +23,8 @@ def _fill_prices_nb(t, fill_mode, open_, close):
 
 
 @njit(cache=True)
-def simulate_weights_nb(open_, close, volume, target_weight, fill_mode, book, params, recs):
+def simulate_weights_nb(open_, high, low, close, volume, target_weight, fill_mode, book,
+                        params, recs):
     """Target-weight backtest: ``target_weight[t, j]`` (NaN = none) decided at close t."""
     n_bars, n = close.shape
     kind = np.zeros(n, dtype=np.int64)
@@ -35,11 +36,11 @@ def simulate_weights_nb(open_, close, volume, target_weight, fill_mode, book, pa
             row = target_weight[decision]
             for j in range(n):
                 kind[j] = TargetKind.NoTarget if np.isnan(row[j]) else TargetKind.Weight
-            step_nb(t, decision, _fill_prices_nb(t, fill_mode, open_, close), close[t],
-                    volume[t], kind, row, book, params, recs)
+            step_nb(t, decision, _fill_prices_nb(t, fill_mode, open_, close), open_[t],
+                    high[t], low[t], close[t], volume[t], kind, row, book, params, recs)
         else:
-            step_nb(t, decision, close[t], close[t], volume[t], no_kind, empty, book, params,
-                    recs)
+            step_nb(t, decision, close[t], open_[t], high[t], low[t], close[t], volume[t],
+                    no_kind, empty, book, params, recs)
     close_open_trades_nb(n_bars - 1, book, recs)
 
 
@@ -76,8 +77,8 @@ def decide_signals_nb(qty, long_entry, long_exit, short_entry, short_exit, size,
 
 
 @njit(cache=True)
-def simulate_signals_nb(open_, close, volume, long_entry, long_exit, short_entry, short_exit,
-                        size, size_kind, fill_mode, book, params, recs):
+def simulate_signals_nb(open_, high, low, close, volume, long_entry, long_exit, short_entry,
+                        short_exit, size, size_kind, fill_mode, book, params, recs):
     """Entry/exit-signal backtest evaluated against the position actually held."""
     n_bars, n = close.shape
     kind = np.zeros(n, dtype=np.int64)
@@ -86,11 +87,12 @@ def simulate_signals_nb(open_, close, volume, long_entry, long_exit, short_entry
         if fill_mode == FillMode.SameClose:
             decide_signals_nb(book.qty, long_entry[t], long_exit[t], short_entry[t],
                               short_exit[t], size[t], size_kind, kind, value)
-            step_nb(t, t, close[t], close[t], volume[t], kind, value, book, params, recs)
+            step_nb(t, t, close[t], open_[t], high[t], low[t], close[t], volume[t], kind,
+                    value, book, params, recs)
         else:
             # ``kind``/``value`` hold the instructions decided at the close of t - 1
-            step_nb(t, t - 1, _fill_prices_nb(t, fill_mode, open_, close), close[t], volume[t],
-                    kind, value, book, params, recs)
+            step_nb(t, t - 1, _fill_prices_nb(t, fill_mode, open_, close), open_[t], high[t],
+                    low[t], close[t], volume[t], kind, value, book, params, recs)
             decide_signals_nb(book.qty, long_entry[t], long_exit[t], short_entry[t],
                               short_exit[t], size[t], size_kind, kind, value)
     close_open_trades_nb(n_bars - 1, book, recs)

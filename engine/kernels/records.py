@@ -31,6 +31,8 @@ fill_dt = np.dtype(
         ("ref_price", np.float64),
         ("commission", np.float64),
         ("slippage_cost", np.float64),
+        ("trigger", np.int64),  # Trigger: market, stop_loss, take_profit, trailing_stop
+        ("ambiguous", np.int64),  # 1: the fill depended on the unknown order inside the bar
     ],
     align=True,
 )
@@ -66,6 +68,11 @@ class SimParams(NamedTuple):
     max_net: float
     fractional: bool
     limit_policy: int  # LimitPolicy: 0 clip, 1 scale
+    sl_stop: float  # stop-loss distance as a fraction of the entry price; NaN = none
+    tp_stop: float  # take-profit distance as a fraction of the entry price; NaN = none
+    sl_trail: bool  # the stop-loss trails the best price since the entry
+    stop_first: bool  # stop and target both inside one bar: the stop counts (pessimistic)
+    use_stops: bool  # sl_stop or tp_stop is set
 
 
 class Book(NamedTuple):
@@ -82,7 +89,10 @@ class Book(NamedTuple):
     tr_exit_qty: np.ndarray
     tr_max_qty: np.ndarray
     tr_fees: np.ndarray
-    counts: np.ndarray  # (3,) int64: orders, fills, trades written
+    counts: np.ndarray  # (4,) int64: orders, fills, trades written, ambiguous fills
+    stop_entry: np.ndarray  # (n,) entry reference price the stops refer to; NaN = none
+    stop_peak: np.ndarray  # (n,) best price since the entry (the trailing stop's anchor)
+    stop_from_bar: np.ndarray  # (n,) int64: first bar the stops are checked on
 
 
 class Records(NamedTuple):
@@ -116,7 +126,10 @@ def new_book(n_assets: int, capital: float) -> Book:
         tr_exit_qty=z.copy(),
         tr_max_qty=z.copy(),
         tr_fees=z.copy(),
-        counts=np.zeros(3, dtype=np.int64),
+        counts=np.zeros(4, dtype=np.int64),
+        stop_entry=np.full(n_assets, np.nan),
+        stop_peak=np.full(n_assets, np.nan),
+        stop_from_bar=zi.copy(),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from engine.kernels.enums import LimitPolicy, OrderStatus, Reason, TargetKind
+from engine.kernels.enums import LimitPolicy, OrderStatus, Reason, TargetKind, Trigger
 
 _EPS = 1e-12
 
@@ -224,7 +224,11 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equ
     f.ref_price = ref_price
     f.commission = commission
     f.slippage_cost = slip
+    f.trigger = Trigger.Market
+    f.ambiguous = 0
     book.counts[1] += 1
+    if params.use_stops:
+        _arm_stops_nb(j, bar, q0, q1, ref_price, book)
     recs.traded[bar] += ax * fill_price
     recs.fees[bar] += commission + slip
     gross_new = gross_other + abs(q1) * p
@@ -457,10 +461,143 @@ def mark_nb(bar, close, book, params, recs):
 
 
 @njit(cache=True)
-def step_nb(bar, decision_bar, fill_price, close, volume, kind, value, book, params, recs):
-    """Advance the book by one bar: fill pending instructions, then mark at the close."""
+def _arm_stops_nb(j, bar, q0, q1, ref_price, book):
+    """Stops follow the position (vectorbt's rule): a new or flipped position, or an added
+    quantity, sets them from this fill's reference price, checked from the next bar; a
+    reduction keeps them; a closed position clears them."""
+    if q1 == 0.0:
+        book.stop_entry[j] = np.nan
+        book.stop_peak[j] = np.nan
+    elif q0 == 0.0 or (q0 > 0.0) != (q1 > 0.0) or abs(q1) > abs(q0):
+        book.stop_entry[j] = ref_price
+        book.stop_peak[j] = ref_price
+        book.stop_from_bar[j] = bar + 1
+
+
+@njit(cache=True)
+def _bar_range_nb(open_, high, low, close):
+    """(open, high, low) of a bar with missing parts filled from what is there: close-only
+    data has open = high = low = close, so its levels are checked on closes."""
+    o = open_ if np.isfinite(open_) else close
+    h = high if np.isfinite(high) else max(o, close)
+    lo = low if np.isfinite(low) else min(o, close)
+    return o, max(h, o, close), min(lo, o, close)
+
+
+@njit(cache=True)
+def stop_level_nb(j, bar, open_, high, low, close, book, params):
+    """(price, trigger, ambiguous) of the stop exit of asset j on this bar; trigger -1: none.
+
+    Levels are fractions of the entry price: stop-loss ``entry * (1 - sl_stop)`` for a long
+    (``1 + sl_stop`` for a short), measured from the best price since the entry when
+    ``sl_trail``; take-profit ``entry * (1 + tp_stop)`` (``1 - tp_stop``). A gap through a
+    level fills at the open; otherwise a level inside the bar's range fills at the level.
+    Both inside one bar: the order of the two inside the bar is unknowable; ``stop_first``
+    takes the stop (else the target) and the fill counts as ambiguous. A trailing stop hit
+    on a bar that also set a new best price is ambiguous too (the anchor is the best price
+    before the bar).
+    """
+    q = book.qty[j]
+    entry = book.stop_entry[j]
+    if q == 0.0 or not np.isfinite(entry) or bar < book.stop_from_bar[j] \
+            or not np.isfinite(close):
+        return np.nan, -1, False
+    o, h, lo = _bar_range_nb(open_, high, low, close)
+    side = 1.0 if q > 0.0 else -1.0
+    sl = np.nan
+    sl_trigger = Trigger.StopLoss
+    if np.isfinite(params.sl_stop):
+        anchor = entry
+        if params.sl_trail:
+            anchor = book.stop_peak[j]
+            sl_trigger = Trigger.TrailingStop
+        sl = anchor * (1.0 - side * params.sl_stop)
+    tp = entry * (1.0 + side * params.tp_stop) if np.isfinite(params.tp_stop) else np.nan
+    # gaps: the open itself is through a level (only one level can be)
+    if np.isfinite(sl) and side * (o - sl) <= 0.0:
+        return o, sl_trigger, False
+    if np.isfinite(tp) and side * (o - tp) >= 0.0:
+        return o, Trigger.TakeProfit, False
+    sl_hit = np.isfinite(sl) and (lo <= sl if side > 0 else h >= sl)
+    tp_hit = np.isfinite(tp) and (h >= tp if side > 0 else lo <= tp)
+    if sl_hit and tp_hit:
+        if params.stop_first:
+            return sl, sl_trigger, True
+        return tp, Trigger.TakeProfit, True
+    if sl_hit:
+        new_best = (h > book.stop_peak[j]) if side > 0 else (lo < book.stop_peak[j])
+        return sl, sl_trigger, params.sl_trail and new_best
+    if tp_hit:
+        return tp, Trigger.TakeProfit, False
+    return np.nan, -1, False
+
+
+@njit(cache=True)
+def stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, params, recs):
+    """Fill the stop exits of this bar before its instructions; an asset whose stop fired
+    has its instruction of this bar recorded as rejected (reason ``stopped``)."""
+    n = book.qty.shape[0]
+    equity = book.cash[0]
+    gross = 0.0
+    net = 0.0
+    for j in range(n):
+        q = book.qty[j]
+        if q != 0.0:
+            v = q * _valuation_price_nb(open_[j] if np.isfinite(open_[j]) else close[j],
+                                        book.last_price[j])
+            equity += v
+            gross += abs(v)
+            net += v
+    for j in range(n):
+        price, trigger, ambiguous = stop_level_nb(j, bar, open_[j], high[j], low[j], close[j],
+                                                  book, params)
+        if trigger < 0:
+            continue
+        n_fills = book.counts[1]
+        cost, gross, net = _fill_one_nb(j, bar, bar, price, volume[j], 0.0, 1.0, equity,
+                                        gross, net, book, params, recs)
+        equity -= cost
+        if book.counts[1] > n_fills:
+            f = recs.fills[n_fills]
+            f.trigger = trigger
+            f.ambiguous = 1 if ambiguous else 0
+            if ambiguous:
+                book.counts[3] += 1
+        if kind[j] != TargetKind.NoTarget:
+            kind[j] = TargetKind.NoTarget
+            _new_order_nb(bar - 1, bar, j, 1 if value[j] > 0.0 else -1, np.nan,
+                          Reason.Stopped, book, recs)
+
+
+@njit(cache=True)
+def trail_stops_nb(bar, open_, high, low, close, book):
+    """After the bar: a trailing anchor moves to the bar's best price (from the bar after
+    the entry on; vectorbt's rule)."""
+    n = book.qty.shape[0]
+    for j in range(n):
+        q = book.qty[j]
+        if q == 0.0 or not np.isfinite(book.stop_entry[j]) or bar < book.stop_from_bar[j] \
+                or not np.isfinite(close[j]):
+            continue
+        o, h, lo = _bar_range_nb(open_[j], high[j], low[j], close[j])
+        if q > 0.0 and h > book.stop_peak[j]:
+            book.stop_peak[j] = h
+        elif q < 0.0 and lo < book.stop_peak[j]:
+            book.stop_peak[j] = lo
+
+
+@njit(cache=True)
+def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind, value, book,
+            params, recs):
+    """Advance the book by one bar: stop exits (when stops are set), the pending
+    instructions at ``fill_price``, then mark at the close. ``open_``, ``high``, ``low``,
+    ``close`` and ``volume`` are this bar's rows."""
+    if params.use_stops:
+        stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, params, recs)
     execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
     mark_nb(bar, close, book, params, recs)
+    if params.use_stops and params.sl_trail:
+        trail_stops_nb(bar, open_, high, low, close, book)
 
 
 @njit(cache=True)

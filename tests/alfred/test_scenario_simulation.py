@@ -1,4 +1,4 @@
-"""The scenario's top-level ``limit_policy`` key reaches the engine's settings."""
+"""The scenario's top-level ``limit_policy`` and ``stops`` keys reach the engine's settings."""
 
 from __future__ import annotations
 
@@ -26,3 +26,11 @@ def test_limit_policy_defaults_to_scale_and_reaches_the_settings():
 def test_unknown_limit_policy_names_the_key():
     with pytest.raises(ConfigError, match="limit_policy"):
         parse_scenario(MINIMAL + "limit_policy: trim\n", source="demo.yaml")
+
+
+def test_stops_section_reaches_the_settings_and_checks_its_keys():
+    sc = parse_scenario(MINIMAL + "stops: {sl_stop: 0.05, sl_trail: true, tp_stop: 0.1}\n")
+    params = sc.simulation.sim_params(252.0)
+    assert params.use_stops and params.sl_trail and params.sl_stop == 0.05
+    with pytest.raises(ConfigError, match="did you mean 'sl_stop'"):
+        parse_scenario(MINIMAL + "stops: {sl_stp: 0.05}\n", source="demo.yaml")

@@ -29,6 +29,15 @@ def test_counts_by_status_and_reason():
     assert out["scaled_fill_ratio_min"] == 0.9
 
 
+def test_stop_exits_and_ambiguous_fills_are_counted():
+    orders = pl.DataFrame({"status": ["filled"] * 3, "reason": [""] * 3})
+    fills = pl.DataFrame({"trigger": ["market", "stop_loss", "take_profit"],
+                          "ambiguous": [False, True, False]})
+    out = order_outcomes(orders, fills)
+    assert out["stop_exits"] == {"stop_loss": 1, "take_profit": 1}
+    assert out["ambiguous_intrabar_fills"] == 1
+
+
 def test_all_filled_has_no_reasons():
     out = order_outcomes(pl.DataFrame({"status": ["filled"], "reason": [""]}))
     assert out == {"orders": 1, "filled": 1, "partial": 0, "rejected": 0, "by_reason": {}}
@@ -48,4 +57,5 @@ def test_metrics_json_carries_order_outcomes_and_rebuild_keeps_them(tmp_path):
                   rebuild_report(tmp_path, tearsheet=False, plots=False)["order_outcomes"]):
         assert {k: block[k] for k in expected} == expected
         assert 0.998 < block["scaled_fill_ratio_min"] < 1.0
+        assert block["ambiguous_intrabar_fills"] == 0 and block["stop_exits"] == {}
     assert saved["settings"]["limit_policy"] == "scale"
