@@ -87,10 +87,16 @@ def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
                      ) -> tuple[dict[str, Any] | None, pl.DataFrame | None]:
     """How the analyst's forecasts scored on the test window next to the baselines
     (analysts.evaluation: zero, drift and majority learnt from labels observed by
-    ``train_end``, last, always_up), with DM / direction tests, rank IC and a verdict;
+    ``train_end``, last, always_up), with DM / direction tests, rank IC, a verdict and
+    the model's notes (random weights, a test window inside its pretraining period);
     and the scored rows (for the pooled tests over folds). None for an analyst with
     neither ``pred_return`` nor ``prob_up``."""
-    from analysts.evaluation import baseline_frame, forecast_tests, predictor_metrics
+    from analysts.evaluation import (
+        baseline_frame,
+        forecast_tests,
+        model_notes,
+        predictor_metrics,
+    )
 
     keep = [c for c in ("prob_up", "pred_return") if c in signals.columns]
     if not keep:
@@ -115,7 +121,8 @@ def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
                always_up_accuracy=metrics["always_up"]["accuracy"],
                majority_direction_p=tests["direction"]["majority"]["hac_p"],
                auc=tests["auc"], rank_ic=tests["ic"]["rank_ic"],
-               rank_ic_t=tests["ic"]["rank_ic_t"], verdict=tests["verdict"])
+               rank_ic_t=tests["ic"]["rank_ic_t"], verdict=tests["verdict"],
+               notes="; ".join(model_notes(analyst, test_start)))
     return out, rows.with_columns(pl.lit(majority_up).alias("majority"))
 
 

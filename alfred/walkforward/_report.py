@@ -175,7 +175,7 @@ def _with_analysts(folds: pl.DataFrame, analysts: pl.DataFrame) -> pl.DataFrame:
             *(pl.col(c).alias(f"{name}.{c}") for c in (
                 "zero_pct_return_mae", "drift_pct_return_mae", "last_pct_return_mae",
                 "zero_dm_p", "drift_dm_p", "accuracy", "majority_accuracy", "rank_ic",
-                "verdict")),
+                "verdict", "notes")),
             pl.col("fit_s").alias(f"{name}.fit_s"))
         wide = part if wide is None else wide.join(part, on="fold", how="full", coalesce=True)
     return folds.join(wide, on="fold", how="left")
