@@ -415,3 +415,16 @@ def test_rows_exactly_at_the_limits_are_never_cut_by_rounding():
                 fill="next_open", weights=w)
     res, _ = run_backtest_and_compare(case)
     assert set(res.orders["reason"].to_list()) == {""}
+
+
+def test_orders_equal_to_4_decimals_run_in_column_order():
+    # equal weights at different prices: the order values agree to far below 1/10,000 of
+    # currency but differ in the last bits; the README rounds them, so column order decides
+    prices = [3.7, 17.9, 7.1, 13.7, 9.3, 11.3]
+    close = np.tile(prices, (3, 1))
+    w = np.full((3, 6), np.nan)
+    w[0] = 1 / 6
+    case = dict(close=close, open=close.copy(), volume=None, costs=Costs(), capital=1_000.0,
+                max_gross=1.0, max_net=1.0, fractional=True, fill="next_open", weights=w)
+    res, ref = run_backtest_and_compare(case)
+    assert ref.sequences[1] == list(range(6))
