@@ -134,7 +134,8 @@ def _describe(err: dict, loc: tuple, root: type[BaseModel]) -> str:
         if len(loc) == 1 and not near:
             tail = " (YAML anchors shared by several sections go under a top-level key " \
                    "whose name starts with 'x-', e.g. x-defaults)"
-        return f"unknown key {shorten(key, 80)}; {hint}allowed keys here: {', '.join(allowed)}{tail}"
+        return (f"unknown key {shorten(key, 80)}; {hint}allowed keys here: "
+                f"{', '.join(allowed)}{tail}")
     if kind == "missing":
         return "required key is missing"
     if kind in ("value_error", "assertion_error"):

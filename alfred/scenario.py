@@ -116,8 +116,8 @@ class DataSpec(_Strict):
     def _known_frequency(cls, value: str | None) -> str | None:
         if value is not None and not _FREQUENCY_RE.match(value):
             raise ValueError(
-                f"frequency {shorten(value)} is not a resample rule; use a count and a unit such as "
-                "1d, 1w, 2w, 1mo, 1q or 1y (or leave it out to keep the data's own bars)"
+                f"frequency {shorten(value)} is not a resample rule; use a count and a unit such "
+                "as 1d, 1w, 2w, 1mo, 1q or 1y (or leave it out to keep the data's own bars)"
             )
         return value
 
@@ -195,7 +195,8 @@ class StrategySpec(_Strict):
     def _path_safe_label(cls, value: str | None) -> str | None:
         if value is not None and not _NAME_RE.match(value):
             raise ValueError(
-                f"label {shorten(value)} becomes a folder name; use letters, digits, '_', '-' or '.'"
+                f"label {shorten(value)} becomes a folder name; use letters, digits, '_', '-' "
+                "or '.'"
             )
         return value
 

@@ -29,6 +29,7 @@ from analysts._bars import as_datetime, check_bars, in_window
 from analysts._config import ConfiguredAnalyst, did_you_mean
 from analysts.base import AnalystConfig, TimeLike
 from engine.errors import ConfigError, DataError
+from engine.text import shorten
 
 _READERS = {".parquet": pl.read_parquet, ".pq": pl.read_parquet}
 # Signal columns with a bounded meaning (DESIGN.md "Signals"): (low, high, as words).
@@ -72,12 +73,15 @@ def _read(path: Path) -> pl.DataFrame:
 def _parse_ts(frame: pl.DataFrame, where: str) -> pl.DataFrame:
     dtype = frame["ts"].dtype
     if dtype == pl.String:
-        parsed = frame["ts"].str.to_datetime(strict=False)
+        try:
+            parsed = frame["ts"].str.to_datetime(strict=False)
+        except pl.exceptions.PolarsError:  # no format fits even the first value
+            parsed = pl.Series("ts", [None] * frame.height, dtype=pl.Datetime("us"))
         bad = np.flatnonzero((parsed.is_null() & frame["ts"].is_not_null()).to_numpy())
         if bad.size:
             raise DataError(
-                f"{where}: row {int(bad[0])} has ts {frame['ts'][int(bad[0])]!r}, which is not "
-                f"a date or time; write ISO 8601 such as 2020-01-31 or 2020-01-31T16:00:00"
+                f"{where}: row {int(bad[0])} has ts {shorten(frame['ts'][int(bad[0])])}, which "
+                f"is not a date or time; write ISO 8601 such as 2020-01-31 or 2020-01-31T16:00:00"
             )
         return frame.with_columns(parsed.alias("ts"))
     if dtype == pl.Date:

@@ -44,7 +44,9 @@ def describe_validation_error(exc: ValidationError, owner: str,
 
 def _cut(message: str, limit: int = 1000) -> str:
     """A validator's sentence may quote a user value: bounded like every echo."""
-    return message if len(message) <= limit else f"{message[:limit]}... ({len(message):,} characters)"
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}... ({len(message):,} characters)"
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -133,8 +133,8 @@ def normalise_columns(
                 continue
             first = bad.row(0, named=True)
             raise DataError(
-                f"{source}: column {column!r} holds text that is not a number: {first[column]!r} "
-                f"at {locate(first['_pos'])} ({bad.height} such rows). Fix: clean those values or "
+                f"{source}: column {column!r} holds text that is not a number: "
+                f"{shorten(first[column], 60)} at {locate(first['_pos'])} ({bad.height} such rows). Fix: clean those values or "
                 f"mark missing values as empty fields."
             )
         raise DataError(
@@ -173,8 +173,7 @@ def parse_ts(series: pl.Series, *, source: str, locate: Locate = row_locator) ->
     try:
         return text.str.to_datetime(time_unit="ns", strict=True).alias("ts")
     except pl.exceptions.PolarsError:
-        parsed = text.str.to_datetime(time_unit="ns", strict=False)
-        return _raise_unparsed(text, parsed, source=source, locate=locate)
+        return _raise_unparsed(text, _lenient(text), source=source, locate=locate)
 
 
 def _parse_day_month(text: pl.Series, *, source: str, locate: Locate) -> pl.Series:
@@ -198,11 +197,19 @@ def _parse_day_month(text: pl.Series, *, source: str, locate: Locate) -> pl.Seri
         if (a == b).all():
             return a.alias("ts")
         raise DataError(
-            f"{source}: dates like {shorten(first)} read as both month-first and day-first, and both "
-            f"readings are valid for every row. Fix: write dates as ISO 'YYYY-MM-DD'."
+            f"{source}: dates like {shorten(first)} read as both month-first and day-first, and "
+            f"both readings are valid for every row. Fix: write dates as ISO 'YYYY-MM-DD'."
         )
-    parsed = text.str.to_datetime(time_unit="ns", strict=False)
-    return _raise_unparsed(text, parsed, source=source, locate=locate)
+    return _raise_unparsed(text, _lenient(text), source=source, locate=locate)
+
+
+def _lenient(text: pl.Series) -> pl.Series:
+    """Each value parsed on its own terms, null where it is not a time. Polars infers one
+    format from the first value and raises when even that one is not a date."""
+    try:
+        return text.str.to_datetime(time_unit="ns", strict=False)
+    except pl.exceptions.PolarsError:
+        return pl.Series("ts", [None] * text.len(), dtype=pl.Datetime("ns"))
 
 
 def _refuse_mixed_zones(text: pl.Series, *, source: str, locate: Locate) -> None:

@@ -23,7 +23,7 @@ from engine.errors import ConfigError, DataError
 
 from ._bundled import bundled_names, bundled_path, dataset_info
 from ._columns import VALUE_COLUMNS, normalise_columns
-from ._messages import did_you_mean, fmt_ts, preview
+from ._messages import did_you_mean, fmt_ts, preview, shorten
 from ._validate import check_bars, check_sorted_unique
 
 _SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")
@@ -75,7 +75,7 @@ def load_bars(
         else:
             names = bundled_names()
             raise DataError(
-                f"{str(source)!r} is neither a bundled dataset nor an existing file or "
+                f"{shorten(str(source))} is neither a bundled dataset nor an existing file or "
                 f"directory (looked for {path.resolve()}). Bundled datasets: "
                 f"{', '.join(names)}.{did_you_mean(str(source), names)}"
             )

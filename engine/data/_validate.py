@@ -16,7 +16,7 @@ import polars as pl
 from engine.errors import DataError
 
 from ._columns import CANONICAL_ORDER, PRICE_COLUMNS, Locate, row_locator
-from ._messages import fmt_ts, preview
+from ._messages import fmt_ts, preview, shorten
 
 # Relative slack for the OHLC range checks: rounding of adjusted prices in vendor files puts
 # a close a few ulps outside [low, high]; anything larger is a real inconsistency.
@@ -136,7 +136,7 @@ def _coerce_types(frame: pl.DataFrame, source: str) -> pl.DataFrame:
 
 
 def _where(row: dict, locate: Locate) -> str:
-    return f"asset {row['asset']!r} at {fmt_ts(row['ts'])} ({locate(row[_ROW])})"
+    return f"asset {shorten(row['asset'], 60)} at {fmt_ts(row['ts'])} ({locate(row[_ROW])})"
 
 
 def _check_missing_keys(frame: pl.DataFrame, source: str, locate: Locate) -> None:
@@ -235,7 +235,8 @@ def check_sorted_unique(frame: pl.DataFrame, source: str, locate: Locate) -> Non
             prev = frame.row(first["_pos"] - 1, named=True)
             raise DataError(
                 f"{source}: rows are not sorted by (ts, asset): {_where(first, locate)} comes "
-                f"after asset {prev['asset']!r} at {fmt_ts(prev['ts'])} ({locate(prev[_ROW])}). "
+                f"after asset {shorten(prev['asset'], 60)} at {fmt_ts(prev['ts'])} "
+                f"({locate(prev[_ROW])}). "
                 f"Fix: call .sort(['ts', 'asset']) on the frame before passing it in."
             )
         row = dups.row(0, named=True)
@@ -248,6 +249,7 @@ def check_sorted_unique(frame: pl.DataFrame, source: str, locate: Locate) -> Non
     places = " and ".join(locate(r) for r in rows[:3])
     more = f" ({total} duplicates in all)" if total > 1 else ""
     raise DataError(
-        f"{source}: duplicate bar for asset {row['asset']!r} at {fmt_ts(row['ts'])}: {places}"
+        f"{source}: duplicate bar for asset {shorten(row['asset'], 60)} at "
+        f"{fmt_ts(row['ts'])}: {places}"
         f"{more}. Fix: keep one bar per (ts, asset), e.g. .unique(['ts', 'asset'], keep='last')."
     )

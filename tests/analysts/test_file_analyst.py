@@ -152,3 +152,11 @@ def test_corrupt_parquet_and_foreign_assets(tmp_path):
     _signals().with_columns(pl.lit("AA").alias("asset")).unique(["ts"]).write_parquet(path)
     with pytest.raises(DataError, match=r"no row for the bars' assets \['A', 'B'\]"):
         FileAnalyst(path=str(path)).predict(BARS)
+
+
+def test_a_ts_column_of_garbage_names_the_row(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("ts,asset,score\n" + "x" * 5000 + ",A,1.0\n")
+    with pytest.raises(DataError, match=r"row 0 has ts 'xxx.*\(5,002 characters\), which is "
+                       r"not a date"):
+        read_signals_file(path)
