@@ -22,6 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -127,6 +128,9 @@ class ScenarioInputs:
     # what the analysts learnt that a reader should see (ensemble weights, fine-tuning
     # history), by "index:name"; empty when no analyst has anything to report
     analyst_summaries: dict = field(default_factory=dict)
+    # one-line caveats every view of the results repeats: survivorship of the data, a
+    # price-only benchmark, a model on random weights or inside its pretraining period
+    notes: tuple[str, ...] = ()
 
 
 def load_inputs(scenario: Scenario, *, analysts: bool = True) -> ScenarioInputs:
@@ -175,10 +179,13 @@ def load_inputs(scenario: Scenario, *, analysts: bool = True) -> ScenarioInputs:
             "orders fill at the next bar's close; write fill: next_close to say so",
             UserWarning, stacklevel=2)
     summaries: dict = {}
-    signals = _run_analysts(scenario, history, bars, summaries) if analysts else None
+    notes = list(dataset_caveats(source))
+    signals = _run_analysts(scenario, history, bars, summaries, notes) if analysts else None
     benchmark, label = _benchmark_returns(scenario.benchmark, bars, panel, spec.end, scenario)
+    if scenario.benchmark is not None and scenario.benchmark.dataset is not None:
+        notes += dataset_caveats(resolve_source(scenario.benchmark.dataset, scenario.base_dir))
     return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label,
-                          summaries)
+                          summaries, tuple(dict.fromkeys(notes)))
 
 
 def _choose_prices(scenario: Scenario, history: pl.DataFrame, source: str) -> pl.DataFrame:
@@ -293,8 +300,33 @@ def _resolve_member(member, scenario: Scenario):
     return member
 
 
+def dataset_caveats(source: str | Path) -> list[str]:
+    """The bundled dataset's caveat line (survivorship, price-only index), if it has one."""
+    from engine.data import dataset_info, list_datasets
+
+    if not isinstance(source, str) or source not in list_datasets()["name"].to_list():
+        return []
+    caveat = dataset_info(source).get("caveat")
+    return [caveat] if caveat else []
+
+
+def analyst_notes(analyst: Any, test_start: datetime) -> list[str]:
+    """Random weights or a test window inside the pretraining period, for an analyst and
+    every member of a composite one, each named."""
+    from analysts.evaluation import model_notes
+
+    members = list(getattr(analyst, "members", []) or [])
+    members += [m for m in (getattr(analyst, "calm", None), getattr(analyst, "volatile", None))
+                if m is not None]
+    notes = [f"analyst {analyst.name!r}: {note}" for note in model_notes(analyst, test_start)]
+    for member in members:
+        notes += analyst_notes(member, test_start)
+    return list(dict.fromkeys(notes))
+
+
 def _run_analysts(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
-                  summaries: dict | None = None) -> pl.DataFrame | None:
+                  summaries: dict | None = None, notes: list[str] | None = None
+                  ) -> pl.DataFrame | None:
     if not scenario.analysts:
         return None
     first_bar: datetime = bars["ts"].min()
@@ -321,6 +353,8 @@ def _run_analysts(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
         summary = getattr(analyst, "fit_summary", None)
         if summaries is not None and callable(summary) and summary():
             summaries[f"{i}:{analyst.name}"] = summary()
+        if notes is not None:
+            notes += [n for n in analyst_notes(analyst, first_bar) if n not in notes]
         if signals.height == 0:
             raise DataError(
                 f"{scenario.source}: analyst {analyst.name!r} produced no signal between "

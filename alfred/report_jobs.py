@@ -52,6 +52,7 @@ class ReportJob:
     title: str
     tearsheet: bool
     plots: bool
+    notes: tuple[str, ...] = ()
 
 
 def write_report_job(job: ReportJob) -> list[str]:
@@ -63,7 +64,7 @@ def write_report_job(job: ReportJob) -> list[str]:
         write_report(job.run_dir, job.result, gross_result=job.gross,
                      benchmark_returns=job.benchmark, title=job.title,
                      benchmark_label=job.benchmark_label, tearsheet=job.tearsheet,
-                     plots=job.plots)
+                     plots=job.plots, notes=job.notes)
     return [f"{w.category.__name__}: {w.message}" for w in caught]
 
 

@@ -43,6 +43,7 @@ from alfred.outputs import (
 )
 from alfred.report_jobs import ReportJob, ReportWriter
 from alfred.scenario import Scenario, StrategySpec, load_scenario, scenario_to_dict
+from alfred.training_report import write_training
 from engine.costs import Costs
 from engine.errors import ConfigError, DataError
 
@@ -81,6 +82,9 @@ class RunSummary:
     n_assets: int
     elapsed_s: float
     warnings: tuple[str, ...] = ()
+    # caveats shown with the numbers (data survivorship, price-only benchmark, random
+    # weights, pretraining period); also in every report file of the run
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ def run_scenario(
                 _write_json(run_dir / "fingerprint.json", fingerprint)
                 if inputs.analyst_summaries:
                     _write_json(run_dir / "analysts.json", inputs.analyst_summaries)
+                    write_training(run_dir, inputs.analyst_summaries)
                 _write_config(run_dir / "config.yaml", _single(scenario, spec), inputs, started_at)
                 writer.submit(_report_job(run_dir, result, gross, inputs, scenario, label),
                               written)
@@ -256,6 +261,7 @@ def run_scenario(
         n_assets=inputs.panel.n_assets,
         elapsed_s=time.perf_counter() - started,
         warnings=tuple(dict.fromkeys((*_messages(caught), *writer.warnings))),
+        notes=inputs.notes,
     )
 
 
@@ -327,7 +333,7 @@ def _report_job(run_dir: Path, result, gross, inputs: ScenarioInputs, scenario: 
     return ReportJob(label=label, run_dir=run_dir, result=result, gross=gross,
                      benchmark=inputs.benchmark, benchmark_label=inputs.benchmark_label,
                      title=title, tearsheet=scenario.report.tearsheet,
-                     plots=scenario.report.plots)
+                     plots=scenario.report.plots, notes=inputs.notes)
 
 
 def _seed(seed: int) -> None:

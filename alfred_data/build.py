@@ -61,6 +61,8 @@ class DatasetSpec:
     transformations: tuple[str, ...]
     benchmark: dict[str, str] | None = None
     notes: tuple[str, ...] = field(default=())
+    # one line every report on this data repeats next to its numbers
+    caveat: str | None = None
 
 
 def _ts_array(index: Any) -> np.ndarray:
@@ -161,6 +163,8 @@ SPECS: tuple[DatasetSpec, ...] = (
             "(ts, asset)",
         ),
         benchmark={"dataset": "sp500_index", "asset": "SP500"},
+        caveat=("sp500_stocks holds 20 stocks picked with hindsight (all survived 1990-2022): "
+                "backtests on them overstate what was achievable (survivorship bias)"),
         notes=(
             "Survivorship bias: all 20 names trade over the whole 1990-2022 span, so the "
             "selection was made with hindsight; do not read backtest returns as achievable.",
@@ -183,6 +187,8 @@ SPECS: tuple[DatasetSpec, ...] = (
             "single column 'SP500' -> long rows with asset 'SP500'",
             "timestamps cast to naive datetime[ns]",
         ),
+        caveat=("the S&P 500 benchmark is the price index without dividends: it understates "
+                "the index's total return (by about 2% a year over 1990-2022)"),
     ),
     DatasetSpec(
         name="sp500_ohlcv",
@@ -290,6 +296,7 @@ def build_all(out_dir: Path = DATA_DIR) -> dict[str, Any]:
             "assets": frame["asset"].unique().sort().to_list(),
             "columns": frame.columns,
             "benchmark": spec.benchmark,
+            "caveat": spec.caveat,
             "sha256": hashlib.sha256(data).hexdigest(),
             "size_bytes": len(data),
             "source": {
@@ -340,6 +347,8 @@ def _provenance(manifest: dict[str, Any]) -> str:
             f"assets {', '.join(entry['assets'])}, frequency {entry['frequency']}",
             f"- Columns: {', '.join(entry['columns'])}",
         ]
+        if entry.get("caveat"):
+            lines.append(f"- Caveat shown with every result on it: {entry['caveat']}")
         if entry["benchmark"]:
             bench = entry["benchmark"]
             lines.append(f"- Benchmark: asset `{bench['asset']}` of `{bench['dataset']}`")

@@ -6,29 +6,34 @@ The public surface is small::
     bars = engine.load_bars("sp500_stocks")
     result = engine.run_backtest(bars, weights, costs=engine.Costs(commission_bps=5))
     result.equity, result.orders, result.fills, result.trades, result.positions
+
+Names load on first use, so ``import engine.kernels`` (numba and numpy only) does not
+pull in pydantic or the data layer.
 """
 
-from engine.backtest import TargetWeights, run_backtest, to_panel
+from importlib import import_module
+from typing import Any
+
 from engine.errors import AlfredError, ConfigError, DataError, RunError
-from engine.panel import Panel
-from engine.plan import SignalPlan, Strategy, WeightPlan
-from engine.result import BacktestResult
-from engine.settings import Costs, SimulationSettings, Stops
+
+_LAZY = {
+    "run_backtest": "engine.backtest", "to_panel": "engine.backtest",
+    "TargetWeights": "engine.backtest",
+    "Panel": "engine.panel",
+    "SignalPlan": "engine.plan", "Strategy": "engine.plan", "WeightPlan": "engine.plan",
+    "BacktestResult": "engine.result",
+    "Costs": "engine.settings", "Entries": "engine.settings",
+    "SimulationSettings": "engine.settings", "Stops": "engine.settings",
+    **{name: "engine.data" for name in (
+        "load_bars", "validate_bars", "align_bars", "resample_bars", "list_datasets",
+        "dataset_info", "load_benchmark", "signals_to_matrix")},
+}
 
 
-def __getattr__(name: str):
-    # the data layer is imported on first use so `import engine` stays light
-    if name in {"load_bars", "validate_bars", "align_bars", "resample_bars", "list_datasets",
-                "dataset_info", "load_benchmark", "signals_to_matrix"}:
-        import engine.data as _data
-
-        return getattr(_data, name)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 
-__all__ = [
-    "AlfredError", "BacktestResult", "ConfigError", "Costs", "DataError", "Panel", "RunError", "Stops",
-    "SignalPlan", "SimulationSettings", "Strategy", "TargetWeights", "WeightPlan", "run_backtest", "to_panel",
-    "load_bars", "validate_bars", "align_bars", "resample_bars", "list_datasets",
-    "dataset_info", "load_benchmark", "signals_to_matrix",
-]
+__all__ = ["AlfredError", "ConfigError", "DataError", "RunError", *sorted(_LAZY)]

@@ -6,6 +6,7 @@ a strategy that only works without costs is visible at a glance.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -203,7 +204,8 @@ def _overlay(folders: Sequence[Path], names: Sequence[str]) -> str:
 
 
 def to_html(table: pl.DataFrame, title: str = "Run comparison", *,
-            folders: Sequence[Path] = (), out_dir: Path | None = None) -> str:
+            folders: Sequence[Path] = (), out_dir: Path | None = None,
+            notes: Sequence[str] = ()) -> str:
     """The comparison page: table (runs link to their tear sheets) and equity overlay."""
     headers, body = _rendered(table)
     names = table["run"].to_list()
@@ -231,7 +233,8 @@ def to_html(table: pl.DataFrame, title: str = "Run comparison", *,
     if chart:
         sections += h.section("Equity", chart)
     return h.page(title, sections, subtitle=[f"{len(names) - classes.count('benchmark')} "
-                                             "runs"], kind="comparison")
+                                             "runs", *[f"Note: {n}" for n in notes]],
+                  kind="comparison")
 
 
 def compare_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path | None = None
@@ -243,9 +246,22 @@ def compare_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path | None =
     """
     folders = [Path(d) for d in run_dirs]
     table = comparison_table(folders)
-    return Comparison(table=table, markdown=to_markdown(table),
+    notes = run_notes(folders)
+    markdown = to_markdown(table) + "".join(f"\nNote: {n}\n" for n in notes)
+    return Comparison(table=table, markdown=markdown,
                       html=to_html(table, folders=folders,
-                                   out_dir=Path(out_dir) if out_dir else None))
+                                   out_dir=Path(out_dir) if out_dir else None, notes=notes))
+
+
+def run_notes(folders: Sequence[Path]) -> list[str]:
+    """The runs' one-line caveats (metrics.json ``notes``), each once, in order."""
+    notes: dict[str, None] = {}
+    for folder in folders:
+        path = folder / "metrics.json"
+        if path.is_file():
+            for note in json.loads(path.read_text(encoding="utf-8")).get("notes") or ():
+                notes[str(note)] = None
+    return list(notes)
 
 
 def write_comparison(out_dir: str | Path, run_dirs: Sequence[str | Path]) -> Comparison:

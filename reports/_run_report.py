@@ -20,6 +20,7 @@ last, so its presence means the report is complete.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +108,15 @@ def _write_views(folder: Path, returns: pl.DataFrame, metrics: dict[str, Any],
 
 def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_returns=None,
                  title: str | None = None, benchmark_label: str | None = None,
-                 rf: float = 0.0, tearsheet: bool = True, plots: bool = True
-                 ) -> dict[str, Any]:
+                 rf: float = 0.0, tearsheet: bool = True, plots: bool = True,
+                 notes: Sequence[str] = ()) -> dict[str, Any]:
     """Write a run's report files into the existing folder ``run_dir``; returns the metrics.
 
     ``gross_result`` is the same run under ``Costs.zero()`` (for the "without costs"
-    figures); ``benchmark_returns`` a ``ts, return`` frame on the run's bars.
+    figures); ``benchmark_returns`` a ``ts, return`` frame on the run's bars. ``notes`` are
+    one-line caveats a reader must see next to the numbers (survivorship of the data, a
+    price-only benchmark, a model on random weights or inside its pretraining period):
+    they are kept in metrics.json and shown by every view built from it.
     """
     folder = _existing_dir(run_dir)
     if tearsheet and result.equity.height < 2:
@@ -123,6 +127,7 @@ def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_re
     metrics = metrics_for_result(result, gross_result=gross_result, benchmark=bench, rf=rf,
                                  benchmark_label=benchmark_label)
     metrics["settings"]["title"] = title or str(result.settings.get("strategy") or "Strategy")
+    metrics["notes"] = list(dict.fromkeys(notes))
 
     equity = _equity_with_returns(result)
     _write_parquet(folder / EQUITY_FILE, equity)
@@ -214,6 +219,7 @@ def rebuild_report(run_dir: str | Path, *, tearsheet: bool = True, plots: bool =
             orders, _read_parquet(folder / FILLS_FILE, required=False)),
         "definitions": dict(METRIC_DEFINITIONS),
         "settings": settings,
+        "notes": list(old.get("notes") or []),
     }
     _write_views(folder, equity.select("ts", RETURN_COLUMN), metrics, benchmark,
                  tearsheet=tearsheet, plots=plots)

@@ -134,6 +134,7 @@ def tearsheet_html(r, ts_ns, benchmark, metrics: dict[str, Any], *, title: str,
                 f"{format_metric(ret_key, flat.get(ret_key))}, Sharpe "
                 f"{format_metric('sharpe', flat.get('sharpe'))}, max drawdown "
                 f"{format_metric('max_drawdown', flat.get('max_drawdown'))}"]
+    subtitle += [f"Note: {note}" for note in metrics.get("notes") or ()]
     eoy = yearly_returns(r, ts_ns, benchmark)
     body = [
         h.section("Metrics", metrics_table_html(metrics),

@@ -246,6 +246,8 @@ def data_show(name: Annotated[str, typer.Argument(help="Bundled or imported data
         if isinstance(source, str):
             info = dataset_info(source)
             table.add_row("description", str(info.get("description", "")))
+            if info.get("caveat"):
+                table.add_row("caveat", str(info["caveat"]))
             if info.get("benchmark"):
                 bench = info["benchmark"]
                 table.add_row("benchmark", f"{bench['dataset']}:{bench['asset']}")
@@ -392,6 +394,8 @@ def _print_summary(summary: Any) -> None:
     _out().print(table)
     for run in summary.runs:
         _print_order_outcomes(run.label, run.metrics.get("order_outcomes"))
+    for note in summary.notes:
+        _out().print(Text("note: ", style="cyan") + Text(note))
     _print_warnings(summary.warnings)
     _out().print(Text(f"run folder: {summary.run_dir}  ({summary.elapsed_s:.1f} s)"))
 
