@@ -43,7 +43,7 @@ from alfred.sweep import SweepSpec
 from alfred.walkforward import WalkForwardSpec
 from engine.errors import ConfigError
 from engine.executor import ExecutorSpec
-from engine.settings import Costs, SimulationSettings, Stops
+from engine.settings import Costs, Entries, SimulationSettings, Stops
 from engine.text import shorten
 from engine.types import FillName
 from portfolio import RLSpec  # pydantic only: no torch/gymnasium at import
@@ -249,6 +249,7 @@ class Scenario(_Strict):
     fractional: bool = True
     limit_policy: Literal["scale", "clip"] = "scale"
     stops: Stops = Field(default_factory=Stops)
+    entries: Entries = Field(default_factory=Entries)
     seed: int = 0
     report: ReportOptions = Field(default_factory=ReportOptions)
     output: OutputSpec = Field(default_factory=OutputSpec)
@@ -332,7 +333,7 @@ class Scenario(_Strict):
             unsafe_same_close=self.unsafe_same_close,
             max_gross_leverage=self.leverage.max_gross,
             max_net_leverage=self.leverage.max_net, fractional=self.fractional,
-            limit_policy=self.limit_policy, stops=self.stops)
+            limit_policy=self.limit_policy, stops=self.stops, entries=self.entries)
 
     @property
     def strategy_list(self) -> list[StrategySpec]:

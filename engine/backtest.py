@@ -25,7 +25,7 @@ from engine.kernels import (
 from engine.panel import Panel
 from engine.plan import Plan, SignalPlan, Strategy, WeightPlan
 from engine.result import BacktestResult
-from engine.settings import Costs, SimulationSettings, Stops
+from engine.settings import Costs, Entries, SimulationSettings, Stops
 from engine.types import FillName
 
 _SIZE_KINDS = {"weight": TargetKind.Weight, "value": TargetKind.Value, "qty": TargetKind.Qty}
@@ -135,9 +135,10 @@ def _bool_matrix(a: np.ndarray, panel: Panel, name: str) -> np.ndarray:
 def _order_capacity(n_instructions: int, panel: Panel, params) -> int:
     """Order records to preallocate: one per instruction, and with stops one stop exit per
     position an instruction opened plus one lapsed instruction record each."""
-    if not params.use_stops:
+    if not params.use_stops and params.entry_type == 0:
         return n_instructions
-    return 2 * n_instructions + panel.n_assets
+    # a resting entry's cancel record and its replacement's order, stop exits, lapses
+    return 3 * n_instructions + panel.n_assets
 
 
 def run_backtest(
@@ -156,6 +157,7 @@ def run_backtest(
     unsafe_same_close: bool | None = None,
     limit_policy: str | None = None,
     stops: Stops | dict | None = None,
+    entries: Entries | dict | None = None,
     record_positions: bool = True,
 ) -> BacktestResult:
     """Run one backtest.
@@ -164,7 +166,8 @@ def run_backtest(
     ``"weights"`` strategy: ``ts, asset, target_weight``) or a ready plan. ``settings``
     (a :class:`SimulationSettings`) holds costs, fill, capital, limits and the quantity
     rule, the limit policy (``"scale"``, default, or ``"clip"``) and the stops
-    (:class:`~engine.settings.Stops`: ``sl_stop``, ``tp_stop``, ``sl_trail``, ``intrabar``);
+    (:class:`~engine.settings.Stops`: ``sl_stop``, ``tp_stop``, ``sl_trail``, ``intrabar``)
+    and the entry orders (:class:`~engine.settings.Entries`: market, limit or stop);
     the keywords of the same names override single values. Costs default to
     ``Costs()`` -- on. Fills default to the next bar's open; ``same_close`` lets a decision
     fill at the very close it was computed from and is refused unless
@@ -178,7 +181,8 @@ def run_backtest(
     settings = (settings or SimulationSettings()).replace(
         costs=costs, fill=fill, capital=capital, max_gross_leverage=max_gross_leverage,
         max_net_leverage=max_net_leverage, fractional=fractional,
-        unsafe_same_close=unsafe_same_close, limit_policy=limit_policy, stops=stops)
+        unsafe_same_close=unsafe_same_close, limit_policy=limit_policy, stops=stops,
+        entries=entries)
     panel = to_panel(bars, periods_per_year)
     if panel.n_assets == 0 or panel.n_bars == 0:
         raise DataError("the bars hold no asset or no bar; nothing to backtest")

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from engine.configs import Frozen
-from engine.kernels import LIMIT_POLICY_NAMES, SimParams
+from engine.kernels import ENTRY_TYPE_NAMES, LIMIT_POLICY_NAMES, SimParams
 from engine.types import FillName
 
 _NON_NEGATIVE = ("commission_bps", "commission_fixed", "slippage_bps", "half_spread_bps",
@@ -135,6 +135,23 @@ class Stops(Frozen):
         return self.sl_stop is not None or self.tp_stop is not None
 
 
+class Entries(Frozen):
+    """How an instruction that opens a position from flat is placed.
+
+    ``market`` (default) fills at the next fill price. ``limit`` rests a buy at
+    ``close * (1 - offset)`` (a short entry at ``close * (1 + offset)``), ``stop`` a buy at
+    ``close * (1 + offset)`` (a short at ``close * (1 - offset)``), ``close`` being the
+    decision bar's; the order is live for ``tif_bars`` bars after the decision and is
+    recorded as expired when its level is not reached.
+    """
+
+    owner: ClassVar[str] = "entries"
+
+    order: Literal["market", "limit", "stop"] = "market"
+    offset: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False)
+    tif_bars: int = Field(1, ge=1)
+
+
 class SimulationSettings(Frozen):
     """Everything that decides how orders fill and the book is kept, besides the plan.
 
@@ -156,6 +173,7 @@ class SimulationSettings(Frozen):
     fractional: bool = True
     limit_policy: Literal["scale", "clip"] = "scale"
     stops: Stops = Field(default_factory=Stops)
+    entries: Entries = Field(default_factory=Entries)
 
     @model_validator(mode="after")
     def _same_close_guard(self) -> SimulationSettings:
@@ -202,6 +220,9 @@ class SimulationSettings(Frozen):
             sl_trail=bool(self.stops.sl_trail),
             stop_first=self.stops.intrabar == "stop_first",
             use_stops=self.stops.enabled,
+            entry_type=ENTRY_TYPE_NAMES[self.entries.order],
+            entry_offset=float(self.entries.offset),
+            entry_tif_bars=int(self.entries.tif_bars),
         )
 
     def backtest_kwargs(self) -> dict[str, Any]:
@@ -210,5 +231,6 @@ class SimulationSettings(Frozen):
 
     def describe(self) -> dict[str, Any]:
         """Plain data for reports and result metadata."""
-        return {**self.model_dump(exclude={"costs", "stops"}), "costs": self.costs.to_dict(),
-                "stops": self.stops.model_dump()}
+        return {**self.model_dump(exclude={"costs", "stops", "entries"}),
+                "costs": self.costs.to_dict(), "stops": self.stops.model_dump(),
+                "entries": self.entries.model_dump()}

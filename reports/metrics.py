@@ -181,9 +181,10 @@ def order_outcomes(orders: pl.DataFrame, fills: pl.DataFrame | None = None
                    ) -> dict[str, Any]:
     """Orders counted by status, and the partial / rejected ones by reason.
 
-    With ``fills`` (``BacktestResult.fills``) also the stop exits by trigger
-    (``stop_exits``) and ``ambiguous_intrabar_fills``: fills whose price depended on the
-    unknowable order of prices inside a bar (see the README's intrabar rule).
+    With ``fills`` (``BacktestResult.fills``) also the fills a price level triggered, by
+    kind (``triggered_fills``: stop exits, limit and stop entries), and
+    ``ambiguous_intrabar_fills``: fills whose price depended on the unknowable order of
+    prices inside a bar (see the README's intrabar rule).
     ``orders`` is ``BacktestResult.orders`` (or a run folder's ``orders.parquet``):
     ``{"orders": n, "filled": n, "partial": n, "rejected": n,
     "by_reason": {"partial": {reason: n}, "rejected": {reason: n}}}``, plus
@@ -209,7 +210,7 @@ def order_outcomes(orders: pl.DataFrame, fills: pl.DataFrame | None = None
             (scaled["filled_qty"] / scaled["requested_qty"]).min())
     if fills is not None and {"trigger", "ambiguous"} <= set(fills.columns):
         stops = fills.filter(pl.col("trigger") != "market")
-        out["stop_exits"] = {t: int(n) for t, n in
+        out["triggered_fills"] = {t: int(n) for t, n in
                              stops.group_by("trigger").len().sort("trigger").iter_rows()}
         out["ambiguous_intrabar_fills"] = int(fills["ambiguous"].sum())
     return out

@@ -403,7 +403,7 @@ def _print_summary(summary: Any) -> None:
 def _print_order_outcomes(label: str, outcomes: Any) -> None:
     """One line per strategy whose orders were not all filled: counts by reason."""
     if not isinstance(outcomes, dict) or not (outcomes.get("by_reason")
-                                              or outcomes.get("stop_exits")):
+                                              or outcomes.get("triggered_fills")):
         return
     parts = [f"{status} {outcomes.get(status, 0)} ("
              + ", ".join(f"{reason} {n}" for reason, n in reasons.items()) + ")"
@@ -411,10 +411,10 @@ def _print_order_outcomes(label: str, outcomes: Any) -> None:
     ratio = outcomes.get("scaled_fill_ratio_min")
     if isinstance(ratio, int | float):
         parts.append(f"whole-book scaling kept >= {ratio:.4%} of each scaled order")
-    if outcomes.get("stop_exits"):
-        parts.append("stop exits " + ", ".join(f"{k} {n}" for k, n in
-                                               outcomes["stop_exits"].items())
-                     + f"; ambiguous intrabar fills {outcomes.get('ambiguous_intrabar_fills', 0)}")
+    if outcomes.get("triggered_fills"):
+        parts.append("triggered fills " + ", ".join(
+            f"{k} {n}" for k, n in outcomes["triggered_fills"].items())
+            + f"; ambiguous intrabar fills {outcomes.get('ambiguous_intrabar_fills', 0)}")
     _out().print(Text(f"{label}: {outcomes.get('orders', 0)} orders, " + "; ".join(parts)))
 
 

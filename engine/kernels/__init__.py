@@ -12,6 +12,7 @@ CACHE_DIR = configure_kernel_cache()
 # ruff: noqa: E402
 
 from engine.kernels.enums import (
+    ENTRY_TYPE_NAMES,
     FILL_MODE_NAMES,
     LIMIT_POLICY_NAMES,
     REASON_NAMES,
@@ -43,5 +44,5 @@ __all__ = [
     "Reason", "Records", "SimParams", "TargetKind", "close_open_trades_nb", "decide_signals_nb",
     "execute_nb", "fill_dt", "mark_nb", "new_book", "new_records", "order_dt",
     "simulate_signals_nb", "simulate_weights_nb", "step_nb", "trade_dt", "TRIGGER_NAMES",
-    "Trigger",
+    "Trigger", "ENTRY_TYPE_NAMES",
 ]

@@ -25,6 +25,8 @@ class _Reason(NamedTuple):
     VolumeCap: int = 4
     Scaled: int = 5  # cut only by the whole-book scale factor (limit_policy scale)
     Stopped: int = 6  # the asset's stop or target fired on this bar: its instruction lapses
+    Expired: int = 7  # a limit / stop entry whose level was not reached within its bars
+    Cancelled: int = 8  # a resting entry replaced by a newer instruction for the asset
 
 
 class _Trigger(NamedTuple):
@@ -32,6 +34,14 @@ class _Trigger(NamedTuple):
     StopLoss: int = 1
     TakeProfit: int = 2
     TrailingStop: int = 3
+    LimitEntry: int = 4
+    StopEntry: int = 5
+
+
+class _EntryType(NamedTuple):
+    Market: int = 0
+    Limit: int = 1  # buy at or below close * (1 - offset), sell at or above close * (1 + offset)
+    Stop: int = 2  # buy at or above close * (1 + offset), sell at or below close * (1 - offset)
 
 
 class _LimitPolicy(NamedTuple):
@@ -52,11 +62,14 @@ Reason = _Reason()
 TargetKind = _TargetKind()
 LimitPolicy = _LimitPolicy()
 Trigger = _Trigger()
+EntryType = _EntryType()
 
 FILL_MODE_NAMES = {"next_open": FillMode.NextOpen, "next_close": FillMode.NextClose,
                    "same_close": FillMode.SameClose}
 STATUS_NAMES = ("filled", "partial", "rejected")
 REASON_NAMES = ("", "insufficient_cash", "not_tradable", "leverage_limit", "volume_cap",
-                "scaled", "stopped")
-TRIGGER_NAMES = ("market", "stop_loss", "take_profit", "trailing_stop")
+                "scaled", "stopped", "expired", "cancelled")
+TRIGGER_NAMES = ("market", "stop_loss", "take_profit", "trailing_stop", "limit_entry",
+                 "stop_entry")
+ENTRY_TYPE_NAMES = {"market": 0, "limit": 1, "stop": 2}
 LIMIT_POLICY_NAMES = {"clip": LimitPolicy.Clip, "scale": LimitPolicy.Scale}

@@ -73,6 +73,9 @@ class SimParams(NamedTuple):
     sl_trail: bool  # the stop-loss trails the best price since the entry
     stop_first: bool  # stop and target both inside one bar: the stop counts (pessimistic)
     use_stops: bool  # sl_stop or tp_stop is set
+    entry_type: int  # EntryType: market, limit or stop entries
+    entry_offset: float  # the entry level's distance from the decision close, a fraction
+    entry_tif_bars: int  # bars a limit / stop entry rests before it expires
 
 
 class Book(NamedTuple):
@@ -93,6 +96,10 @@ class Book(NamedTuple):
     stop_entry: np.ndarray  # (n,) entry reference price the stops refer to; NaN = none
     stop_peak: np.ndarray  # (n,) best price since the entry (the trailing stop's anchor)
     stop_from_bar: np.ndarray  # (n,) int64: first bar the stops are checked on
+    pend_kind: np.ndarray  # (n,) int64: TargetKind of a resting limit / stop entry (0: none)
+    pend_value: np.ndarray  # (n,) its instruction value
+    pend_level: np.ndarray  # (n,) its price level
+    pend_decision: np.ndarray  # (n,) int64: the bar it was decided at
 
 
 class Records(NamedTuple):
@@ -130,6 +137,10 @@ def new_book(n_assets: int, capital: float) -> Book:
         stop_entry=np.full(n_assets, np.nan),
         stop_peak=np.full(n_assets, np.nan),
         stop_from_bar=zi.copy(),
+        pend_kind=zi.copy(),
+        pend_value=z.copy(),
+        pend_level=np.full(n_assets, np.nan),
+        pend_decision=zi.copy(),
     )
 
 

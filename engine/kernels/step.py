@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from engine.kernels.enums import LimitPolicy, OrderStatus, Reason, TargetKind, Trigger
+from engine.kernels.enums import EntryType, LimitPolicy, OrderStatus, Reason, TargetKind, Trigger
 
 _EPS = 1e-12
 
@@ -337,6 +337,23 @@ def book_scale_nb(targets, ref_price, volume, equity, book, params):
 
 
 @njit(cache=True)
+def _target_qty_nb(kind, value, equity, val_p, fractional):
+    """The signed quantity an instruction asks for, valued at ``val_p`` (NaN: no price to
+    size on); whole shares round toward zero."""
+    if kind == TargetKind.Qty:
+        tq = value
+    elif not np.isfinite(val_p) or val_p <= 0.0:
+        tq = 0.0 if value == 0.0 else np.nan
+    elif kind == TargetKind.Weight:
+        tq = value * equity / val_p
+    else:
+        tq = value / val_p
+    if not fractional and np.isfinite(tq):
+        tq = np.trunc(tq)
+    return tq
+
+
+@njit(cache=True)
 def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, recs):
     """Fill the instructions ``(kind, value)`` (one per asset) at ``ref_price``.
 
@@ -370,16 +387,7 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             continue
         p = ref_price[j]
         val_p = p if np.isfinite(p) else book.last_price[j]
-        if kj == TargetKind.Qty:
-            tq = value[j]
-        elif not np.isfinite(val_p) or val_p <= 0.0:
-            tq = 0.0 if value[j] == 0.0 else np.nan
-        elif kj == TargetKind.Weight:
-            tq = value[j] * equity / val_p
-        else:
-            tq = value[j] / val_p
-        if not params.fractional and np.isfinite(tq):
-            tq = np.trunc(tq)
+        tq = _target_qty_nb(kj, value[j], equity, val_p, params.fractional)
         if np.isfinite(tq) and abs(tq - book.qty[j]) <= 1e-12 * max(abs(tq), 1.0):
             continue
         if not np.isfinite(p):
@@ -587,6 +595,90 @@ def trail_stops_nb(bar, open_, high, low, close, book):
 
 
 @njit(cache=True)
+def _book_exposure_nb(price, book):
+    """(equity, gross, net) with positions valued at ``price`` (last close where NaN)."""
+    equity = book.cash[0]
+    gross = 0.0
+    net = 0.0
+    for j in range(book.qty.shape[0]):
+        q = book.qty[j]
+        if q != 0.0:
+            v = q * _valuation_price_nb(price[j], book.last_price[j])
+            equity += v
+            gross += abs(v)
+            net += v
+    return equity, gross, net
+
+
+@njit(cache=True)
+def defer_entries_nb(bar, decision_bar, kind, value, book, params, recs):
+    """Turn this bar's entries (instructions that open a position from flat) into resting
+    limit / stop orders at a level set from the decision close; any instruction for an
+    asset with a resting entry cancels it (recorded as rejected, reason ``cancelled``)."""
+    n = book.qty.shape[0]
+    for j in range(n):
+        if kind[j] == TargetKind.NoTarget:
+            continue
+        if book.pend_kind[j] != TargetKind.NoTarget:
+            _new_order_nb(book.pend_decision[j], bar, j, 1 if book.pend_value[j] > 0 else -1,
+                          np.nan, Reason.Cancelled, book, recs)
+            book.pend_kind[j] = TargetKind.NoTarget
+        ref = book.last_price[j]
+        if book.qty[j] != 0.0 or value[j] == 0.0 or not np.isfinite(ref):
+            continue  # not an entry (or no close to set a level from): a market order
+        side = 1.0 if value[j] > 0.0 else -1.0
+        toward = -side if params.entry_type == EntryType.Limit else side
+        book.pend_kind[j] = kind[j]
+        book.pend_value[j] = value[j]
+        book.pend_level[j] = ref * (1.0 + toward * params.entry_offset)
+        book.pend_decision[j] = decision_bar
+        kind[j] = TargetKind.NoTarget
+
+
+@njit(cache=True)
+def fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs):
+    """Fill the resting entries whose level this bar reaches (a gap through it fills at the
+    open), sized on the equity at that moment; expire those whose last bar this was."""
+    n = book.qty.shape[0]
+    for j in range(n):
+        if book.pend_kind[j] == TargetKind.NoTarget or bar <= book.pend_decision[j]:
+            continue
+        side = 1.0 if book.pend_value[j] > 0.0 else -1.0
+        level = book.pend_level[j]
+        price = np.nan
+        if np.isfinite(close[j]):
+            o, h, lo = _bar_range_nb(open_[j], high[j], low[j], close[j])
+            if params.entry_type == EntryType.Limit:  # buy at or below / sell at or above
+                if side * (o - level) <= 0.0:
+                    price = o
+                elif (lo <= level) if side > 0 else (h >= level):
+                    price = level
+            else:  # stop entry: buy at or above / sell at or below
+                if side * (o - level) >= 0.0:
+                    price = o
+                elif (h >= level) if side > 0 else (lo <= level):
+                    price = level
+        if np.isfinite(price):
+            prices = np.full(n, np.nan)
+            prices[j] = price
+            equity, gross, net = _book_exposure_nb(prices, book)
+            tq = _target_qty_nb(book.pend_kind[j], book.pend_value[j], equity, price,
+                                params.fractional)
+            book.pend_kind[j] = TargetKind.NoTarget
+            n_fills = book.counts[1]
+            _fill_one_nb(j, book.pend_decision[j], bar, price, volume[j], tq, 1.0, equity,
+                         gross, net, book, params, recs)
+            if book.counts[1] > n_fills:
+                recs.fills[n_fills].trigger = (Trigger.LimitEntry
+                                               if params.entry_type == EntryType.Limit
+                                               else Trigger.StopEntry)
+        elif bar >= book.pend_decision[j] + params.entry_tif_bars:
+            _new_order_nb(book.pend_decision[j], bar, j, int(side), np.nan, Reason.Expired,
+                          book, recs)
+            book.pend_kind[j] = TargetKind.NoTarget
+
+
+@njit(cache=True)
 def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind, value, book,
             params, recs):
     """Advance the book by one bar: stop exits (when stops are set), the pending
@@ -594,7 +686,11 @@ def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind
     ``close`` and ``volume`` are this bar's rows."""
     if params.use_stops:
         stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, params, recs)
+    if params.entry_type != EntryType.Market:
+        defer_entries_nb(bar, decision_bar, kind, value, book, params, recs)
     execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
+    if params.entry_type != EntryType.Market:
+        fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs)
     mark_nb(bar, close, book, params, recs)
     if params.use_stops and params.sl_trail:
         trail_stops_nb(bar, open_, high, low, close, book)

@@ -34,3 +34,11 @@ def test_stops_section_reaches_the_settings_and_checks_its_keys():
     assert params.use_stops and params.sl_trail and params.sl_stop == 0.05
     with pytest.raises(ConfigError, match="did you mean 'sl_stop'"):
         parse_scenario(MINIMAL + "stops: {sl_stp: 0.05}\n", source="demo.yaml")
+
+
+def test_entries_section_reaches_the_settings():
+    sc = parse_scenario(MINIMAL + "entries: {order: limit, offset: 0.01, tif_bars: 5}\n")
+    params = sc.simulation.sim_params(252.0)
+    assert (params.entry_type, params.entry_offset, params.entry_tif_bars) == (1, 0.01, 5)
+    with pytest.raises(ConfigError, match="entries"):
+        parse_scenario(MINIMAL + "entries: {order: iceberg}\n", source="demo.yaml")

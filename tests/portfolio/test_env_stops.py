@@ -1,5 +1,5 @@
-"""The RL environment under stops: the same step kernel, so the same equity as
-run_backtest on the weights the env sent, to the last bit."""
+"""The RL environment under stops and limit entries: the same step kernel, so the same
+equity as run_backtest on the weights the env sent, to the last bit."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from portfolio import EnvConfig, PortfolioEnv, build_market, make_vec_env
 from tests.portfolio.conftest import make_panel, make_signals
 
 
-@pytest.mark.parametrize("stops", [{"sl_stop": 0.01}, {"sl_stop": 0.01, "sl_trail": True,
-                                                       "tp_stop": 0.02}])
-def test_env_with_stops_equals_run_backtest(stops):
+@pytest.mark.parametrize(("stops", "entries"), [
+    ({"sl_stop": 0.01}, {}),
+    ({"sl_stop": 0.01, "sl_trail": True, "tp_stop": 0.02}, {}),
+    ({"sl_stop": 0.01}, {"order": "limit", "offset": 0.002, "tif_bars": 3})])
+def test_env_with_stops_equals_run_backtest(stops, entries):
     panel = make_panel(3, n_bars=90)
     market = build_market(panel, make_signals(panel), EnvConfig(episode_length=None,
                                                                 signals=["pred_return"]))
     eng = SimulationSettings(costs={"commission_bps": 5, "slippage_bps": 3},
-                             max_gross_leverage=1.5, max_net_leverage=1.0, stops=stops)
+                             max_gross_leverage=1.5, max_net_leverage=1.0, stops=stops,
+                             entries=entries)
     env = PortfolioEnv(market, settings=eng, record_weights=True)
     env.reset()
     rng = np.random.default_rng(11)

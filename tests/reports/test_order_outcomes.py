@@ -34,7 +34,7 @@ def test_stop_exits_and_ambiguous_fills_are_counted():
     fills = pl.DataFrame({"trigger": ["market", "stop_loss", "take_profit"],
                           "ambiguous": [False, True, False]})
     out = order_outcomes(orders, fills)
-    assert out["stop_exits"] == {"stop_loss": 1, "take_profit": 1}
+    assert out["triggered_fills"] == {"stop_loss": 1, "take_profit": 1}
     assert out["ambiguous_intrabar_fills"] == 1
 
 
@@ -57,5 +57,5 @@ def test_metrics_json_carries_order_outcomes_and_rebuild_keeps_them(tmp_path):
                   rebuild_report(tmp_path, tearsheet=False, plots=False)["order_outcomes"]):
         assert {k: block[k] for k in expected} == expected
         assert 0.998 < block["scaled_fill_ratio_min"] < 1.0
-        assert block["ambiguous_intrabar_fills"] == 0 and block["stop_exits"] == {}
+        assert block["ambiguous_intrabar_fills"] == 0 and block["triggered_fills"] == {}
     assert saved["settings"]["limit_policy"] == "scale"
