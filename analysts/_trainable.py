@@ -80,6 +80,10 @@ class Unit:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
+    # first/last ts of the training samples and of the validation samples; why it stopped
+    train_window: tuple[datetime, datetime] | None = None
+    val_window: tuple[datetime, datetime] | None = None
+    stop_reason: str = ""
 
 
 class TrainableAnalyst(ConfiguredAnalyst):
@@ -217,8 +221,32 @@ class TrainableAnalyst(ConfiguredAnalyst):
         result = train_model(model, self.build_loss(config), train, val, train_config,
                              on_epoch=on_epoch)
         model.to("cpu")
+        stamps = rows.frame["ts"]
         return Unit(config, model, scaler, float(scale), until, cut.train_end, result.history,
-                    result.best_epoch, result.seconds)
+                    result.best_epoch, result.seconds,
+                    _span(stamps.gather(cut.train_rows)), _span(stamps.gather(cut.val_rows)),
+                    result.stop_reason)
+
+    def fit_summary(self) -> dict[str, Any]:
+        """What the fit learnt, for the run folder (``analysts.json``, ``training.json``):
+        per model (``*`` the pooled one, else the asset) the feature list, the training and
+        validation windows (first and last sample's bar), per-epoch train and validation
+        loss, the best epoch and why training stopped."""
+        if not self.units:
+            return {}
+        units = {}
+        for key, unit in sorted(self.units.items()):
+            units[key] = {
+                "features": list(unit.scaler.columns),
+                "train_window": _iso_span(unit.train_window),
+                "validation_window": _iso_span(unit.val_window),
+                "fit_until": unit.fit_until.isoformat(),
+                "epochs_run": len(unit.history), "best_epoch": unit.best_epoch,
+                "stop_reason": unit.stop_reason, "seconds": round(unit.seconds, 3),
+                "history": [{"epoch": int(h["epoch"]), "train_loss": h["train_loss"],
+                             "val_loss": h.get("val_loss")} for h in unit.history],
+            }
+        return {"training": {"analyst": self.name, "units": units}}
 
     # -- predict ---------------------------------------------------------------------------
     def predict(self, bars: pl.DataFrame, start: TimeLike | None = None,
@@ -304,6 +332,8 @@ class TrainableAnalyst(ConfiguredAnalyst):
                     "train_end": None if unit.train_end is None else unit.train_end.isoformat(),
                     "best_epoch": unit.best_epoch,
                     "history": unit.history, "seconds": unit.seconds,
+                    "train_window": _iso_span(unit.train_window),
+                    "val_window": _iso_span(unit.val_window), "stop_reason": unit.stop_reason,
                 }
             (staging / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
             if target.exists():
@@ -336,7 +366,9 @@ class TrainableAnalyst(ConfiguredAnalyst):
                     datetime.fromisoformat(saved["fit_until"]),
                     datetime.fromisoformat(saved["train_end"]) if saved.get("train_end") else None,
                     saved.get("history", []),
-                    int(saved.get("best_epoch", -1)), float(saved.get("seconds", 0.0)))
+                    int(saved.get("best_epoch", -1)), float(saved.get("seconds", 0.0)),
+                    _parse_span(saved.get("train_window")), _parse_span(saved.get("val_window")),
+                    str(saved.get("stop_reason", "")))
             except KeyError as exc:
                 raise DataError(f"{path}/config.json: unit {key!r} lacks {exc}; the file is "
                                 f"incomplete, save the analyst again") from None
@@ -353,6 +385,20 @@ def _train_start(config: TrainableConfig, history: pl.DataFrame, until: datetime
         raise DataError(f"analyst {name!r}: train_start {first} is not before the fit's "
                         f"cut-off {until}; move train_start earlier or the cut-off later")
     return first
+
+
+def _span(stamps: pl.Series) -> tuple[datetime, datetime] | None:
+    return None if stamps.len() == 0 else (stamps.min(), stamps.max())
+
+
+def _iso_span(span: tuple[datetime, datetime] | None) -> list[str] | None:
+    return None if span is None else [span[0].isoformat(), span[1].isoformat()]
+
+
+def _parse_span(values: list[str] | None) -> tuple[datetime, datetime] | None:
+    if not values:
+        return None
+    return datetime.fromisoformat(values[0]), datetime.fromisoformat(values[1])
 
 
 def _scaled(rows: Rows, scaler: FeatureScaler) -> np.ndarray:

@@ -48,6 +48,7 @@ class TrainResult:
     best_epoch: int = -1
     best_val_loss: float | None = None
     stopped_early: bool = False
+    stop_reason: str = ""  # why the last epoch was the last, in words
     resumed_from_epoch: int | None = None
     device: str = "cpu"
     seconds: float = 0.0
@@ -245,6 +246,10 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
         model.load_state_dict(best_weights)
     model.eval()
     result.best_epoch = int(state["best_epoch"]) + 1
+    result.stop_reason = (
+        f"early stopping: the validation loss did not improve by more than "
+        f"{config.min_delta:g} for {config.patience} epochs" if result.stopped_early
+        else f"ran the configured {config.epochs} epochs")
     result.best_val_loss = float(state["best"]) if val is not None else None
     result.seconds = time.perf_counter() - started
     return result
