@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ def metrics_table(nested: dict[str, Any]) -> pl.DataFrame:
     })
 
 
-class _Views:
+class _Views(ABC):
     """What every result with returns offers: metrics, a tear sheet, an equity chart.
 
     Subclasses provide ``_nested()`` (metrics in ``metrics_for_result``'s shape),
@@ -117,17 +118,21 @@ class _Views:
     def _benchmark_label(self) -> str:
         return (self._nested().get("settings") or {}).get("benchmark") or "Benchmark"
 
-    def _nested(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _nested(self) -> dict[str, Any]:
+        """Provided by each concrete result."""
 
-    def _returns(self) -> pl.DataFrame:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _returns(self) -> pl.DataFrame:
+        """Provided by each concrete result."""
 
-    def _benchmark(self) -> pl.DataFrame | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _benchmark(self) -> pl.DataFrame | None:
+        """Provided by each concrete result."""
 
-    def _title(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _title(self) -> str:
+        """Provided by each concrete result."""
 
 
 # --- one backtest in memory ---------------------------------------------------------
