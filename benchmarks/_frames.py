@@ -59,7 +59,8 @@ def notebook_call(bars: pl.DataFrame | Panel, weights: pl.DataFrame, capital: fl
                   ) -> BacktestResult:
     """``engine.run_backtest(bars, weights, ...)`` with W3's like-for-like settings."""
     result = run_backtest(bars, weights, costs=_ours.COSTS, fill="next_close",
-                          capital=capital, max_gross_leverage=2.0, max_net_leverage=1.0)
+                          capital=capital, max_gross_leverage=2.0, max_net_leverage=1.0,
+                          limit_policy=_ours.LIMIT_POLICY)
     _ = result.equity
     return result
 

@@ -179,7 +179,7 @@ def run_w4(settings: dict[str, Any]) -> dict[str, Any]:
     def backtest() -> Any:
         result = run_backtest(bars, signals, strategy=strategy, costs=_ours.COSTS,
                               fill="next_close", capital=s["capital"], max_gross_leverage=2.0,
-                              max_net_leverage=1.0)
+                              max_net_leverage=1.0, limit_policy=_ours.LIMIT_POLICY)
         _ = result.equity
         return result
 
@@ -215,7 +215,8 @@ def run_w5(settings: dict[str, Any]) -> dict[str, Any]:
     def backtest() -> Any:
         result = run_backtest(panel, WeightPlan(weights), costs=_ours.COSTS,
                               fill="next_close", capital=s["capital"], max_gross_leverage=2.0,
-                              max_net_leverage=1.0, record_positions=False)
+                              max_net_leverage=1.0, limit_policy=_ours.LIMIT_POLICY,
+                              record_positions=False)
         _ = result.equity
         return result
 

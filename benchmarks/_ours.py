@@ -23,6 +23,9 @@ FEE_BPS = 10.0
 COSTS = Costs(commission_bps=FEE_BPS, commission_fixed=0.0, slippage_bps=0.0,
               half_spread_bps=0.0, borrow_fee_bps=0.0)
 GROSS_LIMIT = 100.0  # never binds: no peer has a gross limit
+# A buy the cash cannot pay for is cut on its own (the peers' rule), not by scaling the
+# whole rebalance (the engine's default "scale" policy, which no peer has).
+LIMIT_POLICY = "clip"
 
 
 def run_sma_signals(panel: Panel, long_entry: np.ndarray, short_entry: np.ndarray,
@@ -32,13 +35,15 @@ def run_sma_signals(panel: Panel, long_entry: np.ndarray, short_entry: np.ndarra
     plan = SignalPlan(long_entry, no_exit, short_entry, no_exit, size=position_value,
                       size_type="value")
     return run_backtest(panel, plan, costs=COSTS, fill="next_close", capital=capital,
-                        max_gross_leverage=GROSS_LIMIT, max_net_leverage=1.0)
+                        max_gross_leverage=GROSS_LIMIT, max_net_leverage=1.0,
+                        limit_policy=LIMIT_POLICY)
 
 
 def run_target_weights(panel: Panel, weights: np.ndarray, capital: float) -> BacktestResult:
     """Rebalance to ``weights`` (NaN rows: hold) -- gross 1.0, limit 2.0 so fees never clip."""
     return run_backtest(panel, WeightPlan(weights), costs=COSTS, fill="next_close",
-                        capital=capital, max_gross_leverage=2.0, max_net_leverage=1.0)
+                        capital=capital, max_gross_leverage=2.0, max_net_leverage=1.0,
+                        limit_policy=LIMIT_POLICY)
 
 
 def equity_curve(result: BacktestResult) -> np.ndarray:

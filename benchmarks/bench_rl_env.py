@@ -45,6 +45,11 @@ COSTS = {"commission_bps": 1.0, "slippage_bps": 2.0, "half_spread_bps": 1.0,
          "borrow_fee_bps": 0.0}
 
 
+def settings() -> SimulationSettings:
+    # the pandas env cuts each order to the limits on its own, as limit_policy "clip" does
+    return SimulationSettings(costs=COSTS, limit_policy="clip")
+
+
 def synthetic(n_assets: int, n_bars: int, seed: int = 0):
     """A close-only panel of random walks plus one random signal per bar and asset."""
     rng = np.random.default_rng(seed)
@@ -63,7 +68,7 @@ def ours(panel: Panel, signal: np.ndarray, config: EnvConfig) -> PortfolioEnv:
     frame = pl.DataFrame({"ts": pl.Series(panel.ts[t]).cast(pl.Datetime("ns")),
                           "asset": np.asarray(panel.assets)[j], "pred_return": signal[t, j]})
     market = build_market(panel, frame, config)
-    return PortfolioEnv(market, settings=SimulationSettings(costs=COSTS), episode_length=None)
+    return PortfolioEnv(market, settings=settings(), episode_length=None)
 
 
 class PandasPortfolioEnv:
@@ -205,10 +210,9 @@ def _vec_rate(vec: PortfolioVecEnv, actions: np.ndarray, steps: int, repeats: in
 
 def check_vec_equals_single(market, n_envs: int, actions: np.ndarray) -> bool:
     """Every env of a batch ends an episode with the single env's equity (same seed)."""
-    settings = SimulationSettings(costs=COSTS)
-    vec = PortfolioVecEnv(market, n_envs=n_envs, seed=3, settings=settings,
+    vec = PortfolioVecEnv(market, n_envs=n_envs, seed=3, settings=settings(),
                           episode_length=50)
-    singles = [PortfolioEnv(market, settings=settings, episode_length=50)
+    singles = [PortfolioEnv(market, settings=settings(), episode_length=50)
                for _ in range(n_envs)]
     vec.reset()
     for e, env in enumerate(singles):
@@ -246,7 +250,7 @@ def run(n_assets: int, steps: int, repeats: int, n_bars: int,
     vec_equal = check_vec_equals_single(env.market, min(8, max(n_envs)), actions)
     for k in n_envs:
         vec = PortfolioVecEnv(env.market, n_envs=k, seed=0,
-                              settings=SimulationSettings(costs=COSTS), episode_length=None)
+                              settings=settings(), episode_length=None)
         vec.reset()
         vec.step(np.ascontiguousarray(actions[:k]) if k <= len(actions)
                  else np.zeros((k, n_assets)))  # load the compiled kernel
