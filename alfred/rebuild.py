@@ -142,15 +142,22 @@ def _report_options(folder: Path) -> tuple[bool, bool]:
 
 def _rebuild_walkforward(root: Path, report: ProgressFn) -> list[Path]:
     folders = [p.parent for p in _metrics_files(root)]
+    multi = folders != [root]
+    total = len(folders) + multi
     written = []
     for i, folder in enumerate(folders):
-        report(f"{folder.name}: walk-forward report", i, len(folders))
-        written.append(_walkforward_page(folder))
-    report("done", len(folders), len(folders))
+        report(f"{folder.name}: walk-forward report", i, total)
+        written.append(_walkforward_page(folder, multi))
+    if multi:
+        from alfred.walkforward import write_walkforward_index
+
+        report("all strategies: walk-forward report", len(folders), total)
+        written.append(write_walkforward_index(root, folders))
+    report("done", total, total)
     return written
 
 
-def _walkforward_page(folder: Path) -> Path:
+def _walkforward_page(folder: Path, multi: bool = False) -> Path:
     from reports import render_walkforward, write_page
 
     metrics = _read_json(folder / "metrics.json")
@@ -165,7 +172,8 @@ def _walkforward_page(folder: Path) -> Path:
         benchmark=_read_parquet(folder / "benchmark.parquet", required=False),
         benchmark_label=settings.get("benchmark") or "Benchmark",
         periods_per_year=float(settings["periods_per_year"]),
-        tearsheet_href="tearsheet.html" if (folder / "tearsheet.html").is_file() else None)
+        tearsheet_href="tearsheet.html" if (folder / "tearsheet.html").is_file() else None,
+        crumbs=[("../report.html", "all strategies")] if multi else ())
     return write_page(folder / REPORT_FILE, page)
 
 

@@ -33,6 +33,7 @@ from reports._views import (
     render_sweep,
     render_train_rl,
     render_walkforward,
+    render_walkforward_index,
 )
 from reports.metrics import compute_metrics, metrics_for_result, metrics_to_json, to_jsonable
 
@@ -60,6 +61,7 @@ __all__ = [
     "render_sweep",
     "render_train_rl",
     "render_walkforward",
+    "render_walkforward_index",
     "return_metric",
     "to_jsonable",
     "write_comparison",

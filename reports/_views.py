@@ -138,6 +138,63 @@ def render_walkforward(*, title: str, returns: pl.DataFrame, folds: pl.DataFrame
                   kind="walkforward")
 
 
+def render_walkforward_index(*, title: str, strategies: Sequence[Mapping[str, Any]],
+                             periods_per_year: float, n_folds: int,
+                             benchmark: pl.DataFrame | None = None,
+                             benchmark_label: str = "Benchmark",
+                             benchmark_metrics: Mapping[str, Any] | None = None,
+                             spans: Sequence[tuple[str, str]] = (),
+                             crumbs: Sequence[tuple[str, str]] = ()) -> str:
+    """The top page of a multi-strategy walk-forward: one row per strategy (linking to
+    its own walk-forward page) and their stitched out-of-sample curves on one chart.
+
+    Each mapping of ``strategies`` has ``label``, ``returns`` (stitched OOS ``ts,
+    return``), ``metrics`` and ``in_sample`` (flat metric dicts), and optionally ``href``
+    (its report page) and ``beat`` (``{"beat", "folds"}``: folds that beat the benchmark);
+    ``spans``: the folds' test windows (start, end) as dates.
+    """
+    n_bars = max((s["returns"].height for s in strategies), default=0)
+    ret_key = return_metric(n_bars, periods_per_year)
+    names = ["total_return", *(["cagr"] if ret_key == "cagr" else []), "sharpe",
+             "max_drawdown", "win_rate_trades", "n_trades"]
+    headers = ["Strategy", *[metric_label(n) for n in names], "In-sample Sharpe",
+               "Folds beating benchmark"]
+    rows: list[list[object]] = []
+    for run in strategies:
+        label = (run["label"], run["href"]) if run.get("href") else run["label"]
+        beat = run.get("beat") or {}
+        rows.append([label, *[format_metric(n, run["metrics"].get(n)) for n in names],
+                     format_metric("sharpe", (run.get("in_sample") or {}).get("sharpe")),
+                     f"{beat['beat']} of {beat['folds']}" if beat.get("folds") else ""])
+    classes = [""] * len(rows)
+    if benchmark_metrics:
+        rows.append([benchmark_label, *[format_metric(n, benchmark_metrics.get(n))
+                                        for n in names], "", ""])
+        classes.append("benchmark")
+    curves = [(run["label"], *_series(run["returns"])) for run in strategies
+              if run["returns"].height]
+    bench = None
+    if benchmark is not None and curves:
+        first = strategies[0]["returns"].select("ts")
+        b = benchmark.join(first, on="ts", how="semi").sort("ts")
+        bench = (benchmark_label, *_series(b)) if b.height else None
+    fold_spans = [(np.datetime64(_day(a)), np.datetime64(_day(b))) for a, b in spans]
+    chart = h.svg(overlay_figure(curves, title="Stitched out-of-sample growth of 1 "
+                                 "(after costs)", benchmark=bench, spans=fold_spans),
+                  id="walkforward-index-equity",
+                  caption="Shaded bands alternate between folds." if fold_spans else "")
+    body = (h.section("Strategies", h.table(headers, rows, id="walkforward-index",
+                                            row_classes=classes),
+                      note="Out of sample, stitched over the folds, after costs; each "
+                           "strategy links to its own walk-forward report (folds, "
+                           "in-sample vs out-of-sample). The in-sample Sharpe is optimistic "
+                           "by construction.")
+            + h.section("Out-of-sample equity", chart))
+    return h.page(title, body, subtitle=[f"{len(strategies)} strategies, {n_folds} folds, "
+                                         f"{n_bars} out-of-sample bars"],
+                  crumbs=crumbs, kind="walkforward-index")
+
+
 def _wealth_matrix(returns: pl.DataFrame, label: str) -> np.ndarray:
     own = returns.filter(pl.col("strategy") == label).sort("path", "ts")
     wide = own.pivot(on="ts", index="path", values="return").drop("path").to_numpy()

@@ -18,7 +18,8 @@ from alfred.walkforward._spec import WalkForwardSpec, add_span
 # alfred.scenario imports WalkForwardSpec from here; the runner imports alfred.scenario.
 _LAZY = {"load_history": "_fold", "run_walkforward": "_run", "plan_folds": "_run", "WalkForwardResult": "_run",
          "StrategyOOS": "_run", "fit_fold": "_fold", "predict_fold": "_fold",
-         "fold_task": "_fold", "forecast_metrics": "_fold"}
+         "fold_task": "_fold", "forecast_metrics": "_fold",
+         "write_walkforward_index": "_report"}
 
 
 def __getattr__(name: str) -> Any:
@@ -29,7 +30,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["load_history", "Fold", "StrategyOOS", "WalkForwardResult", "WalkForwardSpec", "add_span",
            "fit_fold", "fold_task", "forecast_metrics", "make_folds", "plan_folds",
-           "predict_fold", "run_walkforward"]
+           "predict_fold", "run_walkforward", "write_walkforward_index"]
 
 # alfred.walkforward(scenario, ...) is run_walkforward(scenario, ...); see alfred._callable
 make_callable(__name__, "run_walkforward")

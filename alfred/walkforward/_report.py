@@ -1,7 +1,8 @@
 """The walk-forward run folder: stitched out-of-sample report, fold table, fold charts.
 
 With one strategy the run folder holds its report; with several, one sub-folder per
-strategy label plus ``summary.md`` at the top. Each report folder holds::
+strategy label plus ``summary.md`` and ``report.html`` (every strategy's stitched curve
+and headline figures, linking to each strategy's own page) at the top. Each report folder holds::
 
     config.yaml            the resolved scenario (rerun with alfred walkforward)
     metrics.json           stitched OOS metrics with costs, the in-sample run, the benchmark
@@ -47,13 +48,51 @@ def write_walkforward(result, scenario: Scenario, inputs, target: Path, overwrit
         for run in result.strategies:
             folder = staging / run.label if multi else staging
             folder.mkdir(exist_ok=True)
-            _write_one(folder, run, result, scenario, inputs, started_at, horizon)
+            _write_one(folder, run, result, scenario, inputs, started_at, horizon, multi)
         if multi:
             (staging / "summary.md").write_text(_summary_md(result), encoding="utf-8")
+            write_walkforward_index(staging, [staging / run.label
+                                              for run in result.strategies])
+
+
+def write_walkforward_index(root: Path, folders: list[Path], name: str | None = None
+                            ) -> Path:
+    """``root/report.html`` of a multi-strategy walk-forward, from the strategies' saved
+    folders (metrics.json, returns.parquet, folds.parquet, benchmark.parquet): written at
+    the end of the run and by ``alfred report``."""
+    from reports import render_walkforward_index, write_page
+
+    strategies, settings, bench_metrics, benchmark, spans = [], {}, None, None, []
+    for folder in folders:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        settings = settings or metrics.get("settings") or {}
+        bench_metrics = bench_metrics or metrics.get("benchmark")
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) \
+            if (folder / "config.yaml").is_file() else {}
+        name = name or (config or {}).get("name")
+        if benchmark is None and (folder / "benchmark.parquet").is_file():
+            benchmark = pl.read_parquet(folder / "benchmark.parquet")
+        if not spans and (folder / "folds.parquet").is_file():
+            folds = pl.read_parquet(folder / "folds.parquet", columns=["test_start",
+                                                                        "test_end"])
+            spans = list(zip(folds["test_start"].to_list(), folds["test_end"].to_list(),
+                             strict=True))
+        strategies.append({
+            "label": folder.name, "href": f"{folder.name}/report.html",
+            "returns": pl.read_parquet(folder / "returns.parquet", columns=["ts", "return"]),
+            "metrics": metrics.get("with_costs") or {}, "in_sample": metrics.get("in_sample"),
+            "beat": metrics.get("folds_beating_benchmark")})
+    page = render_walkforward_index(
+        title=f"{name or root.name}: walk-forward", strategies=strategies,
+        periods_per_year=float(settings.get("periods_per_year") or 252.0),
+        n_folds=int(settings.get("n_folds") or len(spans)), benchmark=benchmark,
+        benchmark_label=settings.get("benchmark") or "Benchmark",
+        benchmark_metrics=bench_metrics, spans=spans)
+    return write_page(root / "report.html", page)
 
 
 def _write_one(folder: Path, run, result, scenario: Scenario, inputs, started_at: datetime,
-               horizon: int) -> None:
+               horizon: int, multi: bool = False) -> None:
     spec = scenario.walkforward
     single = next(s for s in scenario.strategy_list if s.run_label == run.label)
     resolved = scenario_to_dict(scenario.model_copy(update={"strategy": single,
@@ -122,7 +161,8 @@ def _write_one(folder: Path, run, result, scenario: Scenario, inputs, started_at
         title=title, returns=run.returns, folds=folds, metrics=run.metrics,
         in_sample=run.in_sample, benchmark=inputs.benchmark,
         benchmark_label=result.benchmark_label or "Benchmark", periods_per_year=ppy,
-        tearsheet_href="tearsheet.html" if scenario.report.tearsheet else None))
+        tearsheet_href="tearsheet.html" if scenario.report.tearsheet else None,
+        crumbs=[("../report.html", "all strategies")] if multi else ()))
 
 
 def fold_chart(path: Path, run, benchmark_label: str | None) -> Path:
