@@ -16,9 +16,11 @@ Time discipline lives here, so it is written down once:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -83,6 +85,57 @@ def resolve_source(source: str, base_dir: Path) -> str | Path:
     )
 
 
+# Bars loaded by the driver and shipped with a task: (source as written, assets, end) ->
+# (the resolved source, its bars). A worker on another machine reads no data path.
+SourceKey = tuple[str, tuple[str, ...] | None, date | None]
+_PRELOADED: dict[SourceKey, tuple[str, pl.DataFrame]] = {}
+
+
+def source_keys(scenario: Scenario) -> list[SourceKey]:
+    """What :func:`load_inputs` reads for ``scenario``: its data and benchmark dataset."""
+    spec = scenario.data
+    keys = [(spec.source, tuple(spec.assets) if spec.assets is not None else None, spec.end)]
+    if scenario.benchmark is not None and scenario.benchmark.dataset is not None:
+        keys.append((scenario.benchmark.dataset, None, spec.end))
+    return keys
+
+
+def preload_sources(scenario: Scenario, loaded: dict | None = None
+                    ) -> dict[SourceKey, tuple[str, pl.DataFrame]]:
+    """Load here (the driver) every source ``scenario`` reads, for :func:`preloaded`.
+    ``loaded`` is reused and filled, so the variants of a sweep load each source once."""
+    loaded = {} if loaded is None else loaded
+    for key in source_keys(scenario):
+        if key not in loaded:
+            loaded[key] = _load_source(key, scenario)
+    return {key: loaded[key] for key in source_keys(scenario)}
+
+
+@contextlib.contextmanager
+def preloaded(frames: dict[SourceKey, tuple[str, pl.DataFrame]]) -> Iterator[None]:
+    """Inside the block, :func:`load_inputs` takes these sources' bars from memory (the
+    driver loaded them and they travelled with the task) instead of reading a path."""
+    before = dict(_PRELOADED)
+    _PRELOADED.update(frames)
+    try:
+        yield
+    finally:
+        _PRELOADED.clear()
+        _PRELOADED.update(before)
+
+
+def _load_source(key: SourceKey, scenario: Scenario) -> tuple[str, pl.DataFrame]:
+    """(resolved source, bars) for ``key``: preloaded bars if shipped, else the loader."""
+    from engine.data import load_bars
+
+    if key in _PRELOADED:
+        return _PRELOADED[key]
+    source, assets, end = key
+    resolved = resolve_source(source, scenario.base_dir)
+    return str(resolved), load_bars(resolved, assets=None if assets is None else list(assets),
+                                    end=end)
+
+
 def import_dataset(path: str | Path, name: str, *, to: Path | None = None,
                    overwrite: bool = False) -> tuple[Path, pl.DataFrame]:
     """Validate bars at ``path`` (CSV, parquet or a folder) and store them as NAME.parquet."""
@@ -139,12 +192,11 @@ def load_inputs(scenario: Scenario, *, analysts: bool = True) -> ScenarioInputs:
     ``analysts=False`` skips fitting and running the analysts (``signals`` is None):
     what ``alfred validate`` checks without ``--fit``.
     """
-    from engine.data import align_bars, load_bars, resample_bars
+    from engine.data import align_bars, resample_bars
 
     spec = scenario.data
     try:
-        source = resolve_source(spec.source, scenario.base_dir)
-        history = load_bars(source, assets=spec.assets, end=spec.end)
+        source, history = _load_source(source_keys(scenario)[0], scenario)
         if spec.frequency is not None:
             history = resample_bars(history, spec.frequency)
     except (ConfigError, DataError) as exc:
@@ -183,7 +235,7 @@ def load_inputs(scenario: Scenario, *, analysts: bool = True) -> ScenarioInputs:
     signals = _run_analysts(scenario, history, bars, summaries, notes) if analysts else None
     benchmark, label = _benchmark_returns(scenario.benchmark, bars, panel, spec.end, scenario)
     if scenario.benchmark is not None and scenario.benchmark.dataset is not None:
-        notes += dataset_caveats(resolve_source(scenario.benchmark.dataset, scenario.base_dir))
+        notes += dataset_caveats(source_keys(scenario)[1][0])
     return ScenarioInputs(str(source), history, bars, panel, signals, benchmark, label,
                           summaries, tuple(dict.fromkeys(notes)))
 
@@ -435,10 +487,9 @@ def _benchmark_returns(
         prices = bars.filter(pl.col("asset") == asset).select("ts", "close")
         label = asset
     else:
-        from engine.data import load_bars, match_ts_type
+        from engine.data import match_ts_type
 
-        source = resolve_source(benchmark.dataset, scenario.base_dir)
-        loaded = load_bars(source, end=end)
+        _, loaded = _load_source((benchmark.dataset, None, end), scenario)
         assets = loaded["asset"].unique().sort().to_list()
         asset = benchmark.asset
         if asset is None:

@@ -13,6 +13,10 @@ One rule for every command (run, sweep, walk-forward, stress, train-rl, analyst 
   target and renamed into place only when complete; an old run stays in place until the
   new one is complete. Stale staging folders of killed runs are removed by the next run
   into the same parent.
+- **Folders as data.** A task on another machine (a sweep variant, an RL seed) writes in
+  its own temporary folder and returns it as data (:func:`pack_folder`); the driver
+  alone writes it into place (:func:`unpack_folder`, staged like any run), so a cluster
+  needs no shared disk.
 """
 
 from __future__ import annotations
@@ -160,6 +164,28 @@ def staged_folder(target: Path, overwrite: bool, kind: str = "run") -> Iterator[
         if isinstance(exc, OSError) and exc.errno in DISK_FULL:
             raise output_error(exc, target) from None
         raise
+
+
+def pack_folder(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` as {relative POSIX path: bytes} (empty folders and
+    links are not carried)."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file() and not path.is_symlink()}
+
+
+def unpack_folder(files: dict[str, bytes], target: Path, *, overwrite: bool,
+                  kind: str = "run") -> None:
+    """Write a packed folder to ``target`` through a staging folder (see
+    :func:`staged_folder`); a path that would leave the folder is refused."""
+    with staged_folder(target, overwrite, kind) as staging:
+        for name, data in files.items():
+            relative = Path(name)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ConfigError(f"a packed folder for {target} names the file {name!r}, "
+                                  "which is outside it; refusing to write it")
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
 
 
 def _remove_created(created: list[Path]) -> None:

@@ -47,7 +47,9 @@ from alfred.outputs import (
     check_replaceable,
     is_run_folder,
     mark,
+    pack_folder,
     remove_stale_staging,
+    unpack_folder,
 )
 from alfred.resume import (
     LOCK_NAME,
@@ -60,7 +62,7 @@ from alfred.scenario import Scenario, scenario_to_dict
 from alfred.sweep._spec import SweepSpec, expand, set_dotted
 from engine.configs import did_you_mean
 from engine.errors import ConfigError, DataError
-from engine.executor import Task, TaskResult, make_executor
+from engine.executor import Shared, Task, TaskResult, make_executor
 
 # Headline metrics kept in the summary and the journal (with costs; metrics.json has all).
 SUMMARY_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar",
@@ -151,10 +153,11 @@ def _run(scenario: Scenario, spec: SweepSpec, variants: list[Variant], target: P
          started: float) -> SweepResult:
     """The sweep itself, with the folder locked and checked (see :func:`run_sweep`)."""
     journal = target / "tasks.jsonl"
+    shipped = _shipped_inputs(scenario, variants)
     tasks = [
         Task(key=v.key, fn=run_variant,
-             args=(v.scenario, str(scenario.base_dir), str(target / "runs" / v.key),
-                   spec.tearsheet, spec.plots),
+             args=(v.scenario, str(scenario.base_dir), shipped[v.key], spec.tearsheet,
+                   spec.plots),
              config=v.params)
         for v in variants
     ]
@@ -168,7 +171,8 @@ def _run(scenario: Scenario, spec: SweepSpec, variants: list[Variant], target: P
     ex = make_executor(executor if executor is not None else scenario.executor, workers=workers)
     results: list[TaskResult] = []
     with ex:
-        for result in ex.imap(tasks, progress="sweep" if progress else None, journal=journal):
+        for result in ex.imap(tasks, progress="sweep" if progress else None, journal=journal,
+                              receive=lambda r: _land(r, target)):
             results.append(result)
     by_key = {v.key: v for v in variants}
     summary = summarise(target, [r for r in results if r.ok], by_key, spec)
@@ -190,28 +194,72 @@ def _run(scenario: Scenario, spec: SweepSpec, variants: list[Variant], target: P
                        executor=ex.describe())
 
 
-def run_variant(tree: dict[str, Any], base_dir: str, out: str, tearsheet: bool,
-                plots: bool) -> dict[str, Any]:
-    """One variant, as a normal run folder; returns headline metrics per strategy label.
+def _shipped_inputs(scenario: Scenario, variants: list[Variant]) -> dict[str, Shared]:
+    """The bars each variant reads, loaded here once per distinct source and shipped with
+    the task (one Shared per distinct set: a Ray cluster gets it once, no shared disk).
+    A variant whose data cannot load carries the error, so that variant alone fails."""
+    from alfred.inputs import preload_sources
+
+    loaded: dict = {}
+    by_sources: dict[tuple, Shared] = {}
+    shipped = {}
+    for v in variants:
+        variant = Scenario.model_validate(v.scenario).located(scenario.base_dir,
+                                                              "sweep variant")
+        try:
+            frames = preload_sources(variant, loaded)
+        except (ConfigError, DataError) as exc:
+            shipped[v.key] = Shared(type(exc)(f"sweep variant: data: {exc}"))
+            continue
+        shipped[v.key] = by_sources.setdefault(tuple(frames), Shared(frames))
+    return shipped
+
+
+def _land(result: TaskResult, target: Path) -> TaskResult:
+    """Write a finished variant's run folder into runs/<key> (here, on the driver) and keep
+    only its metrics in the result (what the journal records)."""
+    from dataclasses import replace
+
+    unpack_folder(result.value["files"], target / "runs" / result.key, overwrite=True)
+    metrics = {label: {**row, "run_dir": (Path("runs") / result.key / row["run_dir"])
+                       .as_posix()} for label, row in result.value["metrics"].items()}
+    return replace(result, value=metrics)
+
+
+def run_variant(tree: dict[str, Any], base_dir: str, inputs: dict | Exception,
+                tearsheet: bool, plots: bool) -> dict[str, Any]:
+    """One variant as a normal run folder, returned as data with its headline metrics per
+    strategy label: ``{"metrics": ..., "files": {relative path: bytes}}``.
 
     Module-level so any executor can ship it to a worker; it rebuilds the scenario from
-    plain data there, resolving its relative paths against the original file's folder.
+    plain data there and runs on the bars the driver loaded (``inputs``, see
+    :func:`alfred.inputs.preloaded`), writing only into a temporary folder of its own: a
+    worker on another machine reads and writes no driver path.
     """
+    import tempfile
+
+    from alfred.inputs import preloaded
     from alfred.run import run_scenario
     from engine.executor import apply_worker_threads
 
+    if isinstance(inputs, Exception):
+        raise inputs
     apply_worker_threads()
     tree = copy.deepcopy(tree)
     tree["report"] = {"tearsheet": tearsheet, "plots": plots}
     tree["output"] = {"directory": None}
     scenario = Scenario.model_validate(tree).located(Path(base_dir), source="sweep variant")
-    out_dir = Path(out).resolve()
-    summary = run_scenario(scenario, out=out_dir, overwrite=True)
-    return {
-        run.label: {"run_dir": str(Path(run.run_dir).resolve().relative_to(out_dir.parent.parent)),
-                    **{m: run.metrics.get("with_costs", {}).get(m) for m in SUMMARY_METRICS}}
-        for run in summary.runs
-    }
+    with tempfile.TemporaryDirectory(prefix="alfred-variant-") as scratch:
+        out_dir = Path(scratch).resolve() / "runs" / "variant"
+        with preloaded(inputs):
+            summary = run_scenario(scenario, out=out_dir, overwrite=True)
+        metrics = {
+            run.label: {
+                "run_dir": Path(run.run_dir).resolve().relative_to(out_dir).as_posix(),
+                **{m: run.metrics.get("with_costs", {}).get(m) for m in SUMMARY_METRICS}}
+            for run in summary.runs
+        }
+        return {"metrics": metrics, "files": pack_folder(out_dir)}
 
 
 def summarise(target: Path, results: list[TaskResult], variants: dict[str, Variant],

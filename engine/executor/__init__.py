@@ -11,7 +11,9 @@ a config change::
 
 A failed task becomes a result with ``ok=False`` and the task's config, never an
 exception that loses the other results; a journal makes an interrupted fan-out resume
-where it stopped.
+where it stopped. A large input every task needs goes in one :class:`Shared` (sent to a
+Ray cluster once, through its object store); ``receive`` lets the caller land each
+result on its own disk before the journal records it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from engine.executor._parent import child_env, die_with_parent
 from engine.executor._progress import FanoutProgress
 from engine.executor._ray import RayExecutor, probe_address
 from engine.executor._spec import ExecutorKind, ExecutorSpec, parse_executor_spec
-from engine.executor._task import Task, TaskResult, call_task
+from engine.executor._task import Shared, Task, TaskResult, call_task
 
 _KINDS: dict[str, type[Executor]] = {
     "local": LocalExecutor, "ray": RayExecutor, "inline": InlineExecutor,
@@ -72,6 +74,7 @@ __all__ = [
     "Journal",
     "LocalExecutor",
     "RayExecutor",
+    "Shared",
     "Task",
     "TaskResult",
     "apply_worker_threads",

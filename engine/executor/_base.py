@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from engine.errors import ConfigError
@@ -35,10 +35,18 @@ class Executor:
 
     def imap(self, tasks: Iterable[Task], *, progress: str | None = None,
              journal: str | os.PathLike[str] | Journal | None = None,
-             progress_force: bool = False) -> Iterator[TaskResult]:
+             progress_force: bool = False,
+             receive: Callable[[TaskResult], TaskResult] | None = None
+             ) -> Iterator[TaskResult]:
         """Results in completion order. With ``journal``, tasks it records as done are
         yielded first (``resumed=True``) and not run again; every new result is appended
-        to it as soon as it arrives."""
+        to it as soon as it arrives.
+
+        ``receive`` runs here, in the driver, on each new successful result before the
+        journal records it, and what it returns is recorded and yielded instead: a task
+        returns its files as data and ``receive`` writes them to this machine's disk and
+        returns the result without them, so a journal never says done for a result that
+        is not on disk. An exception from it stops the fan-out."""
         tasks = list(tasks)
         _check_keys(tasks)
         book = journal if isinstance(journal, Journal) or journal is None else Journal(journal)
@@ -55,6 +63,8 @@ class Executor:
                     self._start()
                     self._started = True
                 for result in self._execute(todo):
+                    if receive is not None and result.ok:
+                        result = receive(result)
                     if book is not None:
                         book.record(result)
                     bar.update(result)

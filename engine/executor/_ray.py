@@ -1,7 +1,10 @@
 """The Ray executor: the same tasks on a Ray cluster (or a private local Ray instance).
 
-Tasks carry their own config; data travels as task arguments (Ray puts large ones in its
-object store) or, better for big inputs, as a path every node can read. Before joining a
+Tasks carry their own config; data travels as task arguments, never as a path: a
+:class:`Shared` argument is put in Ray's object store once per fan-out and every task
+gets a reference to it (each node fetches it once), so a cluster needs no shared disk.
+Results come back to the driver as values; task functions write nothing the driver
+needs (a sweep variant returns its run folder as data). Before joining a
 remote cluster the address is probed with a plain TCP connection and a timeout, because
 ``ray.init`` on an unreachable address retries for minutes; a user who mistyped a host
 gets an error naming it within ``connect_timeout_s``. An open port is not yet a Ray
@@ -15,12 +18,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlparse
 
 from engine.errors import ConfigError, RunError
 from engine.executor._base import Executor
 from engine.executor._local import thread_env
-from engine.executor._task import Task, TaskResult, call_task
+from engine.executor._task import Shared, Task, TaskResult, call_task
 
 
 class RayExecutor(Executor):
@@ -58,7 +63,7 @@ class RayExecutor(Executor):
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise RunError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
             self._owns_ray = True
-        self._remote = ray.remote(call_task)
+        self._remote = ray.remote(call_shared_task)
 
     @property
     def workers(self) -> int:
@@ -77,9 +82,11 @@ class RayExecutor(Executor):
         import ray
 
         refs = {}
+        stored: dict[int, tuple[Shared, Any]] = {}  # id -> (the Shared, its object ref)
         for task in tasks:
             options = {"num_cpus": 1, **self.spec.resources, **(task.resources or {})}
-            refs[self._remote.options(**options).remote(task)] = task
+            sent, shared = _slotted(task, stored, ray.put)
+            refs[self._remote.options(**options).remote(sent, *shared)] = task
         try:
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)
@@ -102,6 +109,43 @@ class RayExecutor(Executor):
 
             ray.shutdown()
             self._owns_ray = False
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Stands in a task's arguments for the ``index``-th shared value passed beside it."""
+
+    index: int
+
+
+def _slotted(task: Task, stored: dict[int, tuple[Shared, Any]], put) -> tuple[Task, list[Any]]:
+    """The task with each :class:`Shared` argument replaced by a slot, and the object refs
+    to pass beside it (top-level remote arguments, so Ray resolves them in the worker).
+    Each Shared object is put once, however many tasks carry it."""
+    shared: list[Any] = []
+
+    def swap(value: Any) -> Any:
+        if not isinstance(value, Shared):
+            return value
+        if id(value) not in stored:
+            stored[id(value)] = (value, put(value.value))
+        shared.append(stored[id(value)][1])
+        return _Slot(len(shared) - 1)
+
+    args = tuple(swap(a) for a in task.args)
+    kwargs = {k: swap(v) for k, v in task.kwargs.items()}
+    if not shared:
+        return task, shared
+    return replace(task, args=args, kwargs=kwargs), shared
+
+
+def call_shared_task(task: Task, *shared: Any) -> TaskResult:
+    """Ray's task function: put the shared values (resolved by Ray) back in their slots."""
+    if shared:
+        fill = lambda v: shared[v.index] if isinstance(v, _Slot) else v  # noqa: E731
+        task = replace(task, args=tuple(fill(a) for a in task.args),
+                       kwargs={k: fill(v) for k, v in task.kwargs.items()})
+    return call_task(task)
 
 
 def probe_address(address: str, timeout_s: float) -> None:

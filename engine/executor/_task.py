@@ -27,6 +27,21 @@ class Task:
     resources: dict[str, float] | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Shared:
+    """A task argument that every task of a fan-out receives, sent to workers once.
+
+    Wrap a large input (a sweep's bars) in one ``Shared`` and pass that same object as an
+    argument of many tasks: the Ray executor puts it in the object store once per fan-out
+    and hands every task a reference (each node fetches it once), so a cluster needs no
+    shared disk; the local and inline executors pass it as it is. The task function
+    receives ``value``, never the wrapper. Only a top-level positional or keyword argument
+    is unwrapped.
+    """
+
+    value: Any
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """How one task ended. ``error`` holds the exception line and traceback when not ok."""
@@ -70,7 +85,9 @@ def call_task(task: Task) -> TaskResult:
     """
     started = time.perf_counter()
     try:
-        value = task.fn(*task.args, **task.kwargs)
+        args = [a.value if isinstance(a, Shared) else a for a in task.args]
+        kwargs = {k: v.value if isinstance(v, Shared) else v for k, v in task.kwargs.items()}
+        value = task.fn(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - every task error is reported, none is fatal
         return TaskResult(key=task.key, ok=False, error=traceback.format_exc(),
                           error_type=type(exc).__name__, config=task.config,
