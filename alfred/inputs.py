@@ -396,10 +396,12 @@ def _run_analysts(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
     for i, analyst in enumerate(build_analysts(scenario)):
         try:
             analyst.fit(history, until=until, **_fit_options(scenario, analyst))
-            # Without data.end the bars run to the data's end, and a signal dated past it
-            # is an error, not a row left out of the window (analysts.file refuses it).
-            signals = analyst.predict(history, start=first_bar,
-                                      end=None if scenario.data.end is None else last_bar)
+            signals = analyst.predict(history, start=first_bar, end=last_bar)
+            # Without data.end the bars run to the data's own end: a file row dated past it
+            # could never be traded, so it is an error, not a row outside the period.
+            check = getattr(analyst, "check_no_rows_after", None)
+            if scenario.data.end is None and callable(check):
+                check(history)
         except (ConfigError, DataError) as exc:
             raise type(exc)(f"{scenario.source}: analysts[{i}] ({analyst.name}): {exc}") from None
         summary = getattr(analyst, "fit_summary", None)

@@ -10,16 +10,17 @@ Naive timestamps next to time-zone-aware bars are read in the bars' zone; aware 
 converted. Nothing is dropped silently: a row for an asset the bars do not have (a typo
 such as ``APPL`` would otherwise leave AAPL out of the book) is an error naming the row,
 unless ``ignore_unknown_assets: true`` (a file that covers more than this run's universe),
-which drops those rows with a warning; a row dated after the bars' last bar, when
-``predict`` is asked for everything up to the end of the bars, is an error too. Rows after
-an explicit ``end`` are outside the window asked for and are left out.
+which drops those rows with a warning. A row dated after the last bar of the data is an
+error too: ``predict`` without ``end`` raises it, and :meth:`FileAnalyst.check_no_rows_after`
+lets the application ask when the bars it holds run to the data's own end (a period cut
+short by ``data.end`` leaves later rows out, as any window does).
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
@@ -194,20 +195,29 @@ class FileAnalyst(ConfiguredAnalyst):
     ) -> pl.DataFrame:
         frame = check_bars(bars, self.name)
         signals = _to_dtype(self._load(), frame["ts"].dtype)
-        assets = frame["asset"].unique().sort().to_list()
-        known = self._known_assets(signals, assets)
+        known = self._known_assets(signals, frame["asset"].unique().sort().to_list())
         last_bar = frame["ts"].max()
-        late = known.filter(pl.col("ts") > last_bar)
-        if end is not None:  # rows after an explicit end are outside the window asked for
-            late = late.filter(pl.col("ts") <= as_datetime(end, late["ts"].dtype, "end"))
+        if end is None:  # everything up to the end of the bars: nothing may lie beyond
+            self._refuse_late(known, last_bar)
+        return in_window(known.filter(pl.col("ts") <= last_bar), start, end).drop("_row")
+
+    def check_no_rows_after(self, bars: pl.DataFrame) -> None:
+        """Raise DataError for a row (of the bars' assets) dated after the last bar of
+        ``bars``; the application calls it when ``bars`` run to the data's own end."""
+        frame = check_bars(bars, self.name)
+        signals = _to_dtype(self._load(), frame["ts"].dtype)
+        known = signals.filter(pl.col("asset").is_in(frame["asset"].unique().to_list()))
+        self._refuse_late(known, frame["ts"].max())
+
+    def _refuse_late(self, signals: pl.DataFrame, last_bar: Any) -> None:
+        late = signals.filter(pl.col("ts") > last_bar)
         if late.height:
-            row = late.row(0, named=True)
+            row = late.sort("_row").row(0, named=True)
             raise DataError(
-                f"{self._where(row['_row'])} (asset {row['asset']!r}, ts {row['ts']}) is dated "
+                f"{self._where(row['_row'])} (asset {shorten(row['asset'], 60)}, ts {row['ts']}) is dated "
                 f"after the last bar {last_bar} ({late.height} such rows): no bar could act on "
                 "it. Drop the rows past the end of the data, or load bars that cover them"
             )
-        return in_window(known.filter(pl.col("ts") <= last_bar), start, end).drop("_row")
 
     def _where(self, row: int) -> str:
         line = f" (line {row + 2})" if self.config.path.lower().endswith(".csv") else ""
@@ -233,7 +243,7 @@ class FileAnalyst(ConfiguredAnalyst):
             return signals.filter(pl.col("asset").is_in(assets))
         row = unknown.sort("_row").row(0, named=True)
         raise DataError(
-            f"{self._where(row['_row'])} is for asset {row['asset']!r}, which the data does "
+            f"{self._where(row['_row'])} is for asset {shorten(row['asset'], 60)}, which the data does "
             f"not have{did_you_mean(row['asset'], assets)} ({unknown.height} rows for "
             f"{len(names)} such asset(s): {shown}; the data has {assets[:20]}). Fix the asset "
             "name, or set ignore_unknown_assets: true in the file analyst's config to drop "

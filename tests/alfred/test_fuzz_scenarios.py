@@ -42,7 +42,7 @@ QUICK = ("equal_weight.yaml", "buy_and_hold.yaml", "weights_file.yaml")
 MAX_MESSAGE = 20_000  # characters: every echo is shortened, so no message comes near this
 
 runner = CliRunner(env={"COLUMNS": "200"})
-FUZZ = settings(max_examples=60, deadline=10_000, derandomize=True, database=None,
+FUZZ = settings(max_examples=60, deadline=20_000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # ------------------------------------------------------------------ mutations
@@ -141,6 +141,16 @@ def mutated_text(draw) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------ the properties
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _components_imported():
+    """Build every shipped scenario once, so the deadline times the checks, not the first
+    import of torch or a model package."""
+    for name, text in SHIPPED.items():
+        scenario = parse_scenario(text, source=name, base_dir=SCENARIOS)
+        _build_strategies(scenario)
+        build_analysts(scenario)
 
 
 def _check(text: str, name: str) -> None:

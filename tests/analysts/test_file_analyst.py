@@ -84,6 +84,9 @@ def test_a_row_after_the_last_bar_is_an_error_unless_past_the_end_asked_for(tmp_
         FileAnalyst(path=path).predict(BARS)
     out = FileAnalyst(path=path).predict(BARS, end=BARS["ts"].max())
     assert out.height == 5 and out["ts"].max() <= BARS["ts"].max()
+    with pytest.raises(DataError, match=r"row 5 \(asset 'A', ts 2024-01-09 00:00:00\)"):
+        FileAnalyst(path=path).check_no_rows_after(BARS)
+    FileAnalyst(path=path).check_no_rows_after(make_bars({"A": [1.0] * 9}))  # bars to the 9th
 
 
 def test_time_zones_are_aligned_with_the_bars(tmp_path):
