@@ -7,7 +7,9 @@ hands plain arrays to the numba loop kernels and wraps the records in a
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,11 +19,13 @@ from engine.errors import ConfigError, DataError
 from engine.kernels import (
     FILL_MODE_NAMES,
     TargetKind,
+    Trigger,
     new_book,
     new_records,
     simulate_signals_nb,
     simulate_weights_nb,
 )
+from engine.membership import apply_membership, delisting_schedule
 from engine.panel import Panel
 from engine.plan import Plan, SignalPlan, Strategy, WeightPlan
 from engine.result import BacktestResult
@@ -72,8 +76,7 @@ def to_panel(bars: pl.DataFrame | Panel, periods_per_year: float | None = None) 
     if periods_per_year is not None:
         if not (math.isfinite(periods_per_year) and periods_per_year > 0):
             raise ConfigError(f"periods_per_year must be > 0, got {periods_per_year!r}")
-        panel = Panel(panel.ts, panel.assets, panel.open, panel.high, panel.low, panel.close,
-                      panel.volume, float(periods_per_year), panel.has_open)
+        panel = dataclasses.replace(panel, periods_per_year=float(periods_per_year))
     return panel
 
 
@@ -132,13 +135,29 @@ def _bool_matrix(a: np.ndarray, panel: Panel, name: str) -> np.ndarray:
     return a.astype(np.bool_, copy=False)
 
 
+def _warn_unknown_exits(recs, book, panel: Panel, unknown: list[str]) -> None:
+    """One warning naming the assets whose positions were settled without a known exit
+    return (data or membership ended, no delisting_return given)."""
+    if not unknown:
+        return
+    fills = recs.fills[: book.counts[1]]
+    settled = {panel.assets[j] for j in fills["asset"][fills["trigger"] == Trigger.Delisting]}
+    named = [a for a in unknown if a in settled]
+    if named:
+        warnings.warn(
+            f"{len(named)} asset(s) left the universe while held ({', '.join(named[:5])}"
+            f"{', ...' if len(named) > 5 else ''}) without a known delisting return; their "
+            "positions were closed at the last close. Give delisting_return in a membership "
+            "table (engine.membership) to settle them at what holders got", stacklevel=3)
+
+
 def _order_capacity(n_instructions: int, panel: Panel, params) -> int:
     """Order records to preallocate: one per instruction, and with stops one stop exit per
     position an instruction opened plus one lapsed instruction record each."""
     if not params.use_stops and params.entry_type == 0:
-        return n_instructions
+        return n_instructions + panel.n_assets  # + one delisting settlement per asset
     # a resting entry's cancel record and its replacement's order, stop exits, lapses
-    return 3 * n_instructions + panel.n_assets
+    return 3 * n_instructions + 2 * panel.n_assets
 
 
 def run_backtest(
@@ -158,6 +177,8 @@ def run_backtest(
     limit_policy: str | None = None,
     stops: Stops | dict | None = None,
     entries: Entries | dict | None = None,
+    membership: pl.DataFrame | None = None,
+    close_at_data_end: bool | None = None,
     record_positions: bool = True,
 ) -> BacktestResult:
     """Run one backtest.
@@ -168,7 +189,10 @@ def run_backtest(
     rule, the limit policy (``"scale"``, default, or ``"clip"``) and the stops
     (:class:`~engine.settings.Stops`: ``sl_stop``, ``tp_stop``, ``sl_trail``, ``intrabar``)
     and the entry orders (:class:`~engine.settings.Entries`: market, limit or stop);
-    the keywords of the same names override single values. Costs default to
+    the keywords of the same names override single values. ``membership`` (asset, start,
+    end, delisting_return; see :mod:`engine.membership`) makes the universe point-in-time;
+    ``close_at_data_end`` (default True) settles a position whose asset's bars end before
+    the last bar, at its last close (``False``: the old rule, valued at it forever). Costs default to
     ``Costs()`` -- on. Fills default to the next bar's open; ``same_close`` lets a decision
     fill at the very close it was computed from and is refused unless
     ``unsafe_same_close=True``.
@@ -182,8 +206,10 @@ def run_backtest(
         costs=costs, fill=fill, capital=capital, max_gross_leverage=max_gross_leverage,
         max_net_leverage=max_net_leverage, fractional=fractional,
         unsafe_same_close=unsafe_same_close, limit_policy=limit_policy, stops=stops,
-        entries=entries)
+        entries=entries, close_at_data_end=close_at_data_end)
     panel = to_panel(bars, periods_per_year)
+    if membership is not None:
+        panel = apply_membership(panel, membership)
     if panel.n_assets == 0 or panel.n_bars == 0:
         raise DataError("the bars hold no asset or no bar; nothing to backtest")
     fill = settings.fill_for(panel.has_open)  # close-only data fills at the next close
@@ -201,6 +227,9 @@ def run_backtest(
     fill_mode = FILL_MODE_NAMES[fill]
     capital = settings.capital
     book = new_book(panel.n_assets, float(capital))
+    unknown_exit: list[str] = []
+    if settings.close_at_data_end:
+        book.delist_bar[:], book.delist_factor[:], unknown_exit = delisting_schedule(panel)
     volume = panel.volume
 
     if isinstance(plan, WeightPlan):
@@ -240,6 +269,7 @@ def run_backtest(
         raise ConfigError(f"strategy returned {type(plan).__name__}, expected a WeightPlan or "
                           "SignalPlan")
 
+    _warn_unknown_exits(recs, book, panel, unknown_exit)
     described = {"strategy": strategy_name, **settings.describe(), "fill": fill,
                  "periods_per_year": ppy}
     return BacktestResult(panel=panel, records=recs, counts=book.counts.copy(),

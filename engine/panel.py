@@ -24,6 +24,10 @@ class Panel:
     volume: np.ndarray  # NaN where the data has no volume
     periods_per_year: float  # annualisation factor inferred from the bar spacing
     has_open: bool = True
+    # per asset, the return a holder gets when the asset leaves the universe after its last
+    # bar (a membership file's delisting_return); None or NaN: unknown (closed at the last
+    # close, with a warning). See engine.membership.
+    delisting_return: np.ndarray | None = None
 
     @property
     def n_bars(self) -> int:

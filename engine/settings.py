@@ -174,6 +174,7 @@ class SimulationSettings(Frozen):
     limit_policy: Literal["scale", "clip"] = "scale"
     stops: Stops = Field(default_factory=Stops)
     entries: Entries = Field(default_factory=Entries)
+    close_at_data_end: bool = True  # settle a position when its asset's bars end early
 
     @model_validator(mode="after")
     def _same_close_guard(self) -> SimulationSettings:

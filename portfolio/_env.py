@@ -19,6 +19,7 @@ from gymnasium import spaces
 
 from engine.errors import ConfigError, DataError, RunError
 from engine.kernels import new_book, new_records
+from engine.membership import delisting_schedule
 from engine.panel import Panel
 from engine.plan import WeightPlan
 from engine.settings import SimulationSettings
@@ -147,6 +148,9 @@ class PortfolioEnv(gym.Env):
             stop = self.last_bar if self.episode_length is None else min(
                 self.last_bar, start + self.episode_length)
         self._book = new_book(self.n_assets, self.settings.capital)
+        if self.settings.close_at_data_end:  # as run_backtest: settle where an asset's bars end
+            self._book.delist_bar[:], self._book.delist_factor[:], _ = delisting_schedule(
+                self.panel)
         self._book_fields = tuple(self._book)
         if self._record_weights:
             self._weights[:] = np.nan

@@ -28,6 +28,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from engine.errors import ConfigError, DataError
 from engine.kernels import new_book, new_records
+from engine.membership import delisting_schedule
 from engine.settings import SimulationSettings
 from portfolio import _kernels as K
 from portfolio._env import PortfolioEnv, TimeLike
@@ -92,6 +93,8 @@ class PortfolioVecEnv(VecEnv):
                                                spec.last_bar - spec.episode_length + 1))
             stop = start + spec.episode_length
         fresh = new_book(self.n_assets, self._capital)
+        if spec.settings.close_at_data_end:  # as run_backtest and PortfolioEnv
+            fresh.delist_bar[:], fresh.delist_factor[:], _ = delisting_schedule(spec.panel)
         for stacked, field in zip(self._books, fresh, strict=True):
             stacked[e] = field
         self._recs[self._equity_field][e] = np.nan  # the episode's path only

@@ -36,6 +36,7 @@ class _Trigger(NamedTuple):
     TrailingStop: int = 3
     LimitEntry: int = 4
     StopEntry: int = 5
+    Delisting: int = 6  # the asset left the universe (or its data ended): position settled
 
 
 class _EntryType(NamedTuple):
@@ -70,6 +71,6 @@ STATUS_NAMES = ("filled", "partial", "rejected")
 REASON_NAMES = ("", "insufficient_cash", "not_tradable", "leverage_limit", "volume_cap",
                 "scaled", "stopped", "expired", "cancelled")
 TRIGGER_NAMES = ("market", "stop_loss", "take_profit", "trailing_stop", "limit_entry",
-                 "stop_entry")
+                 "stop_entry", "delisting")
 ENTRY_TYPE_NAMES = {"market": 0, "limit": 1, "stop": 2}
 LIMIT_POLICY_NAMES = {"clip": LimitPolicy.Clip, "scale": LimitPolicy.Scale}

@@ -100,6 +100,8 @@ class Book(NamedTuple):
     pend_value: np.ndarray  # (n,) its instruction value
     pend_level: np.ndarray  # (n,) its price level
     pend_decision: np.ndarray  # (n,) int64: the bar it was decided at
+    delist_bar: np.ndarray  # (n,) int64: the asset's last bar when it leaves early; -1: never
+    delist_factor: np.ndarray  # (n,) the position settles at close * factor on that bar
 
 
 class Records(NamedTuple):
@@ -141,6 +143,8 @@ def new_book(n_assets: int, capital: float) -> Book:
         pend_value=z.copy(),
         pend_level=np.full(n_assets, np.nan),
         pend_decision=zi.copy(),
+        delist_bar=np.full(n_assets, -1, dtype=np.int64),
+        delist_factor=np.ones(n_assets),
     )
 
 

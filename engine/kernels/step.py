@@ -679,10 +679,45 @@ def fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs):
 
 
 @njit(cache=True)
+def delist_nb(bar, close, book, recs):
+    """Settle every position whose asset leaves the universe at this bar's close: at
+    ``close * delist_factor`` (the last close plus the delisting return), without costs
+    (a payout, not a trade). The asset has no bar afterwards, so nothing is valued stale."""
+    for j in range(book.qty.shape[0]):
+        q0 = book.qty[j]
+        if book.delist_bar[j] != bar or q0 == 0.0:
+            continue
+        ref = close[j] if np.isfinite(close[j]) else book.last_price[j]
+        price = ref * book.delist_factor[j]
+        side = -1 if q0 > 0.0 else 1
+        k = _new_order_nb(bar, bar, j, side, abs(q0), Reason.NoReason, book, recs)
+        recs.orders[k].filled_qty = abs(q0)
+        recs.orders[k].status = OrderStatus.Filled
+        book.cash[0] += q0 * price
+        book.qty[j] = 0.0
+        _track_fill_nb(j, bar, q0, -q0, price, 0.0, book, recs)
+        f = recs.fills[book.counts[1]]
+        f.order_id = k
+        f.bar = bar
+        f.asset = j
+        f.qty = -q0
+        f.price = price
+        f.ref_price = ref
+        f.commission = 0.0
+        f.slippage_cost = 0.0
+        f.trigger = Trigger.Delisting
+        f.ambiguous = 0
+        book.counts[1] += 1
+        recs.traded[bar] += abs(q0) * price
+        book.stop_entry[j] = np.nan
+        book.pend_kind[j] = TargetKind.NoTarget
+
+
+@njit(cache=True)
 def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind, value, book,
             params, recs):
     """Advance the book by one bar: stop exits (when stops are set), the pending
-    instructions at ``fill_price``, then mark at the close. ``open_``, ``high``, ``low``,
+    instructions at ``fill_price``, resting entries, delistings, then mark at the close. ``open_``, ``high``, ``low``,
     ``close`` and ``volume`` are this bar's rows."""
     if params.use_stops:
         stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, params, recs)
@@ -691,6 +726,7 @@ def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind
     execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
     if params.entry_type != EntryType.Market:
         fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs)
+    delist_nb(bar, close, book, recs)
     mark_nb(bar, close, book, params, recs)
     if params.use_stops and params.sl_trail:
         trail_stops_nb(bar, open_, high, low, close, book)

@@ -48,3 +48,22 @@ def test_vec_env_steps_with_stops():
         _, rewards, _, _ = vec.step(np.full((2, panel.n_assets), 0.5, dtype=np.float32))
         assert np.isfinite(rewards).all()
     vec.close()
+
+
+def test_env_settles_an_asset_whose_data_ends_like_run_backtest():
+    panel = make_panel(5, n_bars=90)
+    panel.close[70:, 1] = np.nan  # asset 1's data ends at bar 69
+    panel.open[70:, 1] = np.nan
+    market = build_market(panel, make_signals(panel), EnvConfig(episode_length=None,
+                                                                signals=["pred_return"]))
+    env = PortfolioEnv(market, record_weights=True)
+    env.reset()
+    for _ in range(panel.n_bars):
+        _, _, terminated, truncated, _ = env.step(np.full(panel.n_assets, 0.2))
+        if terminated or truncated:
+            break
+    sliced, plan = env.episode_plan()
+    with pytest.warns(UserWarning, match="left the universe"):
+        result = run_backtest(sliced, plan)
+    np.testing.assert_array_equal(result.records.equity, env.equity_curve())
+    assert "delisting" in result.fills["trigger"].to_list()

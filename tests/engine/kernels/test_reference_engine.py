@@ -108,6 +108,9 @@ def run_both(case):
                   fractional=case["fractional"], unsafe_same_close=True)
     if HAS_LIMIT_POLICY:
         kwargs["limit_policy"] = "clip"  # the reference models the per-order clip rule
+    if "close_at_data_end" in inspect.signature(run_backtest).parameters:
+        # the reference values a position whose asset's bars ended at its last close
+        kwargs["close_at_data_end"] = False
     settings_ = Settings.from_costs(case["costs"], PERIODS_PER_YEAR, fill=case["fill"],
                                     capital=case["capital"], max_gross=case["max_gross"],
                                     max_net=case["max_net"], fractional=case["fractional"])
