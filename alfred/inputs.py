@@ -48,7 +48,12 @@ def imported_datasets(directory: Path | None = None) -> dict[str, Path]:
     directory = directory or user_data_dir()
     if not directory.is_dir():
         return {}
-    return {p.stem: p for p in sorted(directory.glob("*.parquet")) if p.is_file()}
+    from engine.data import is_partitioned
+
+    found = {p.stem: p for p in sorted(directory.glob("*.parquet")) if p.is_file()}
+    found.update({p.name: p for p in sorted(directory.iterdir())
+                  if not p.name.startswith(".") and is_partitioned(p)})
+    return dict(sorted(found.items()))
 
 
 def _bundled_names() -> tuple[str, ...]:
@@ -137,9 +142,12 @@ def _load_source(key: SourceKey, scenario: Scenario) -> tuple[str, pl.DataFrame]
 
 
 def import_dataset(path: str | Path, name: str, *, to: Path | None = None,
-                   overwrite: bool = False) -> tuple[Path, pl.DataFrame]:
-    """Validate bars at ``path`` (CSV, parquet or a folder) and store them as NAME.parquet."""
-    from engine.data import load_bars
+                   overwrite: bool = False, partitioned: bool | None = None
+                   ) -> tuple[Path, pl.DataFrame]:
+    """Validate bars at ``path`` (CSV, parquet or a folder) and store them as NAME.parquet,
+    or, for large inputs (``partitioned`` None: over ``PARTITION_ROWS`` rows), as a
+    hive-partitioned folder NAME/ a scenario reads only its assets and years of."""
+    from engine.data import PARTITION_ROWS, is_partitioned, load_bars, write_partitioned
 
     if not _DATASET_NAME.match(name):
         raise ConfigError(
@@ -152,12 +160,25 @@ def import_dataset(path: str | Path, name: str, *, to: Path | None = None,
     bars = load_bars(Path(path).expanduser())
     directory = (to or user_data_dir()).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{name}.parquet"
-    if target.exists() and not overwrite:
-        raise ConfigError(
-            f"dataset {name!r} already exists at {target}; pass --overwrite to replace it "
-            "or choose another --name"
-        )
+    split = bars.height > PARTITION_ROWS if partitioned is None else partitioned
+    target = directory / (name if split else f"{name}.parquet")
+    for existing in (directory / name, directory / f"{name}.parquet"):
+        if existing.exists() and not overwrite:
+            raise ConfigError(
+                f"dataset {name!r} already exists at {existing}; pass --overwrite to replace "
+                "it or choose another --name")
+    folder = directory / name
+    if folder.exists() and not is_partitioned(folder):
+        raise ConfigError(f"{folder} exists and is not a dataset Alfred imported; move it or "
+                          "choose another --name")
+    if split:
+        write_partitioned(bars, target)
+        (directory / f"{name}.parquet").unlink(missing_ok=True)
+        return target, bars
+    if is_partitioned(folder):
+        import shutil
+
+        shutil.rmtree(folder)  # the partitioned import of this name, replaced (overwrite)
     partial = directory / f".{name}.parquet.partial-{os.getpid()}"
     try:
         bars.write_parquet(partial)
@@ -225,6 +246,11 @@ def load_inputs(scenario: Scenario, *, analysts: bool = True) -> ScenarioInputs:
         )
     _check_universe_covered(scenario, history, bars, str(source))
     panel = align_bars(bars)
+    if spec.membership is not None:  # point in time: not tradable outside each spell
+        from engine.membership import apply_membership, load_membership
+
+        panel = apply_membership(panel, load_membership(scenario.resolve_path(
+            spec.membership)), source=spec.membership)
     if "fill" in scenario.model_fields_set and scenario.fill == "next_open" and not panel.has_open:
         warnings.warn(
             f"{scenario.source}: fill: next_open, but {source} has close prices only, so "

@@ -277,6 +277,10 @@ def data_import(
     to: Annotated[str | None, typer.Option("--to", help="Target folder (default: "
                                            "$ALFRED_DATA_DIR or ~/.alfred/data).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a dataset of that name.")] = False,
+    partitioned: Annotated[bool | None, typer.Option(
+        "--partitioned/--single-file", help="Write hive partitions (asset=, year=) that a "
+        "scenario reads only its assets and years of (default: when over 5M rows).",
+        show_default=False)] = None,
 ) -> None:
     """Validate bars and store them as a normalised parquet dataset usable by name.
 
@@ -293,7 +297,8 @@ def data_import(
         if name is None:
             raise ConfigError(f"alfred data import {path}: pass --name NAME, the name "
                               f"scenarios will use for these bars (data: {{source: NAME}})")
-        target, bars = import_dataset(path, name, to=folder, overwrite=overwrite)
+        target, bars = import_dataset(path, name, to=folder, overwrite=overwrite,
+                                      partitioned=partitioned)
         _out().print(Text.assemble(
             ("imported ", "bold green"),
             f"{name}: {bars['asset'].n_unique()} assets, {bars.height} bars, "

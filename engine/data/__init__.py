@@ -16,11 +16,15 @@ from ._align import align_bars
 from ._bundled import dataset_info, list_datasets
 from ._calendar import infer_periods_per_year, match_ts_type
 from ._load import DataWarning, load_bars, load_benchmark
+from ._partitioned import PARTITION_ROWS, is_partitioned, write_partitioned
 from ._resample import resample_bars
 from ._signals import signals_to_matrix
 from ._validate import validate_bars
 
 __all__ = [
+    "PARTITION_ROWS",
+    "is_partitioned",
+    "write_partitioned",
     "DataWarning",
     "align_bars",
     "dataset_info",

@@ -24,6 +24,7 @@ from engine.errors import ConfigError, DataError
 from ._bundled import bundled_names, bundled_path, dataset_info
 from ._columns import VALUE_COLUMNS, normalise_columns
 from ._messages import did_you_mean, fmt_ts, preview, shorten
+from ._partitioned import is_partitioned, read_meta, scan_partitioned
 from ._validate import check_bars, check_sorted_unique
 
 _SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")
@@ -68,7 +69,9 @@ def load_bars(
         bars = _load_bundled(source)
     else:
         path = Path(source).expanduser()
-        if path.is_dir():
+        if is_partitioned(path):
+            bars = _load_partitioned(path, assets=assets, start=start, end=end)
+        elif path.is_dir():
             bars = _load_directory(path, skip_bad_files=skip_bad_files)
         elif path.is_file():
             bars = _load_files([path], str(path), skip_bad_files=False)
@@ -105,6 +108,31 @@ def _load_bundled(name: str) -> pl.DataFrame:
             f"or rebuild the data with `python -m alfred_data.build`."
         ) from exc
     return check_bars(frame, source=f"bundled dataset {name!r}", locate=lambda r: f"row {r}")
+
+
+def _load_partitioned(path: Path, *, assets: str | Sequence[str] | None, start: Bound,
+                      end: Bound) -> pl.DataFrame:
+    """Only the partitions (asset, year) the selection can touch; exact cuts follow."""
+    meta = read_meta(path)
+    wanted = None if assets is None else ([assets] if isinstance(assets, str) else list(assets))
+    if wanted is not None:
+        missing = [a for a in wanted if a not in set(meta["assets"])]
+        if missing or not wanted:
+            hints = "".join(did_you_mean(a, meta["assets"]) for a in missing)
+            raise DataError(
+                f"{path}: asset(s) {preview(missing) if missing else '(none given)'} not in "
+                f"the data, which has {preview(meta['assets'], 20)}.{hints} Fix: pick assets "
+                "from that list.")
+    lower, upper = _bound(start, None, "start"), _bound(end, None, "end")
+    # a year either side: zoned data may cross a year boundary within the day
+    first = None if lower is None else lower[0] - dt.timedelta(days=366)
+    last = None if upper is None else upper[0] + dt.timedelta(days=366)
+    frame = scan_partitioned(path, assets=wanted, first=first, last=last)
+    if frame.height == 0:
+        raise DataError(f"{path}: no bars for {preview(wanted or meta['assets'])} between "
+                        f"start={start!r} and end={end!r}; the data spans {meta['start']} to "
+                        f"{meta['end']}. Fix: choose dates inside that range.")
+    return check_bars(frame, source=str(path), locate=lambda r: f"row {r}")
 
 
 def _suffix(path: Path) -> str | None:
