@@ -85,6 +85,9 @@ class DataSpec(_Strict):
     price: Literal["raw", "adjusted"] | None = Field(
         default=None, description="for data with open/high/low and an adjusted close: trade "
         "on the raw prices, or on adjusted ones (open/high/low scaled by adj_close / close)")
+    membership: str | None = Field(
+        default=None, description="a CSV/parquet file of (asset, start, end, "
+        "delisting_return): a point-in-time universe (engine.membership)")
 
     @field_validator("start", "end")
     @classmethod

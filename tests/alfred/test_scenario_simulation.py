@@ -42,3 +42,29 @@ def test_entries_section_reaches_the_settings():
     assert (params.entry_type, params.entry_offset, params.entry_tif_bars) == (1, 0.01, 5)
     with pytest.raises(ConfigError, match="entries"):
         parse_scenario(MINIMAL + "entries: {order: iceberg}\n", source="demo.yaml")
+
+
+def test_data_membership_makes_the_scenario_point_in_time(tmp_path):
+    from alfred.run import run_scenario
+    from alfred.scenario import ReportOptions
+
+    (tmp_path / "members.csv").write_text(
+        "asset,start,end,delisting_return\n"
+        "AAPL,2015-01-01,,\n"
+        "JNJ,2015-01-01,2016-06-30,-0.25\n")
+    text = ("name: pit\ndata:\n  source: sp500_stocks\n  assets: [AAPL, JNJ]\n"
+            "  start: 2016-01-01\n  end: 2016-12-31\n  membership: members.csv\n"
+            "strategy:\n  name: equal_weight\n")
+    (tmp_path / "pit.yaml").write_text(text)
+    from alfred.scenario import load_scenario
+
+    sc = load_scenario(tmp_path / "pit.yaml")
+    sc = sc.model_copy(update={"report": ReportOptions(tearsheet=False, plots=False)})
+    summary = run_scenario(sc, out=tmp_path / "run")
+    import polars as pl
+
+    fills = pl.read_parquet(next(summary.run_dir.rglob("fills.parquet")))
+    jnj = fills.filter(pl.col("asset") == "JNJ")
+    assert jnj["trigger"].to_list()[-1] == "delisting"  # settled at its last member bar
+    assert jnj["ts"].max().date().isoformat() <= "2016-06-30"
+    assert summary.runs[0].metrics["order_outcomes"]["triggered_fills"] == {"delisting": 1}
