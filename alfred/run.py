@@ -163,10 +163,8 @@ def run_scenario(
     started = time.perf_counter()
     started_at = datetime.now(UTC)
     scenario = as_scenario(scenario)
-    report = progress or (lambda step, done, total: None)
     specs = scenario.strategy_list
-    total = 2 + 3 * len(specs) + (1 if len(specs) > 1 else 0)
-    done = 0
+    step = _Steps(progress, 2 + 3 * len(specs) + (1 if len(specs) > 1 else 0))
 
     strategies = _build_strategies(scenario)
     build_analysts(scenario)
@@ -175,62 +173,15 @@ def run_scenario(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         _seed(scenario.seed)
-        report("loading data and running analysts", done, total)
+        step("loading data and running analysts")
         inputs = load_inputs(scenario)
-        done += 1
-
-        try:
-            created = make_parents(target.parent)
-            remove_stale_staging(target.parent)
-            staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
-            staging.mkdir()
-        except OSError as exc:
-            raise output_error(exc, target) from None
-        mark(staging, "run")
+        step.done()
+        staging, created = _open_staging(target)
         views = scenario.report.tearsheet or scenario.report.plots
         writer = ReportWriter(len(specs), views, scratch=staging)
         try:
-            fingerprint = make_fingerprint(bars=inputs.history, signals=inputs.signals,
-                                           benchmark=inputs.benchmark, seed=scenario.seed,
-                                           data_source=inputs.source, started_at=started_at)
-            runs = []
-            multi = len(specs) > 1
-
-            def written(job: ReportJob) -> None:
-                nonlocal done
-                done += 1
-                report(f"{job.label}: report written", done, total)
-
-            for i, (spec, strategy) in enumerate(zip(specs, strategies, strict=True)):
-                run_dir = staging / spec.run_label if multi else staging
-                run_dir.mkdir(exist_ok=True)
-                label = spec.run_label
-                report(f"{label}: backtest with costs", done, total)
-                with _located(scenario, i, spec):
-                    result = _backtest(scenario, inputs, strategy, scenario.costs)
-                    done += 1
-                    report(f"{label}: backtest without costs", done, total)
-                    gross = _backtest(scenario, inputs, strategy, Costs.zero())
-                done += 1
-                report(f"{label}: writing report", done, total)
-                _write_json(run_dir / "fingerprint.json", fingerprint)
-                if inputs.analyst_summaries:
-                    _write_json(run_dir / "analysts.json", inputs.analyst_summaries)
-                    write_training(run_dir, inputs.analyst_summaries)
-                _write_config(run_dir / "config.yaml", _single(scenario, spec), inputs, started_at)
-                writer.submit(_report_job(run_dir, result, gross, inputs, scenario, label),
-                              written)
-                runs.append((spec, run_dir, result, gross))
-            writer.finish(written)
-            if multi:
-                report("writing comparison", done, total)
-                _write_json(staging / "fingerprint.json", fingerprint)
-                _write_config(staging / "config.yaml", scenario, inputs, started_at)
-                from reports import write_comparison
-
-                write_comparison(staging, [run_dir for _, run_dir, _, _ in runs])
-                done += 1
-            report("finishing", done, total)
+            runs = _write_runs(scenario, inputs, strategies, staging, writer, step, started_at)
+            step("finishing")
             publish(staging, target, overwrite)
         except BaseException as exc:
             writer.close()
@@ -241,18 +192,15 @@ def run_scenario(
             if isinstance(exc, OSError) and exc.errno in DISK_FULL:
                 raise output_error(exc, target) from None
             raise
-    done += 1
-    report("done", done, total)
+    step.done()
+    step("done")
 
-    summaries = tuple(
-        _strategy_run(spec, target / run_dir.relative_to(staging), result, gross)
-        for spec, run_dir, result, gross in runs
-    )
     bench = inputs.benchmark
     return RunSummary(
         name=scenario.name,
         run_dir=target,
-        runs=summaries,
+        runs=tuple(_strategy_run(spec, target / run_dir.relative_to(staging), result, gross)
+                   for spec, run_dir, result, gross in runs),
         benchmark=inputs.benchmark_label,
         benchmark_return=(None if bench is None
                           else float(np.prod(1.0 + bench["return"].to_numpy()) - 1.0)),
@@ -263,6 +211,79 @@ def run_scenario(
         warnings=tuple(dict.fromkeys((*_messages(caught), *writer.warnings))),
         notes=inputs.notes,
     )
+
+
+class _Steps:
+    """Progress of a run: ``step(description)`` announces, ``step.done()`` counts one."""
+
+    def __init__(self, progress: ProgressFn | None, total: int) -> None:
+        self._report = progress or (lambda step, done, total: None)
+        self.total, self.count = total, 0
+
+    def __call__(self, description: str) -> None:
+        self._report(description, self.count, self.total)
+
+    def done(self, description: str | None = None) -> None:
+        self.count += 1
+        if description is not None:
+            self(description)
+
+
+def _open_staging(target: Path) -> tuple[Path, list[Path]]:
+    """The hidden staging folder beside ``target`` (marked as Alfred's) and the parents
+    made for it."""
+    try:
+        created = make_parents(target.parent)
+        remove_stale_staging(target.parent)
+        staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+    except OSError as exc:
+        raise output_error(exc, target) from None
+    mark(staging, "run")
+    return staging, created
+
+
+def _write_runs(scenario: Scenario, inputs: ScenarioInputs, strategies: list, staging: Path,
+                writer: ReportWriter, step: _Steps, started_at: datetime) -> list[tuple]:
+    """Backtest every strategy with and without costs and write its folder (and the
+    comparison of several) into ``staging``."""
+    specs = scenario.strategy_list
+    multi = len(specs) > 1
+    fingerprint = make_fingerprint(bars=inputs.history, signals=inputs.signals,
+                                   benchmark=inputs.benchmark, seed=scenario.seed,
+                                   data_source=inputs.source, started_at=started_at)
+
+    def written(job: ReportJob) -> None:
+        step.done(f"{job.label}: report written")
+
+    runs = []
+    for i, (spec, strategy) in enumerate(zip(specs, strategies, strict=True)):
+        run_dir = staging / spec.run_label if multi else staging
+        run_dir.mkdir(exist_ok=True)
+        label = spec.run_label
+        step(f"{label}: backtest with costs")
+        with _located(scenario, i, spec):
+            result = _backtest(scenario, inputs, strategy, scenario.costs)
+            step.done(f"{label}: backtest without costs")
+            gross = _backtest(scenario, inputs, strategy, Costs.zero())
+        step.done(f"{label}: writing report")
+        _write_json(run_dir / "fingerprint.json", fingerprint)
+        if inputs.analyst_summaries:
+            _write_json(run_dir / "analysts.json", inputs.analyst_summaries)
+            write_training(run_dir, inputs.analyst_summaries)
+        _write_config(run_dir / "config.yaml", _single(scenario, spec), inputs, started_at)
+        writer.submit(_report_job(run_dir, result, gross, inputs, scenario, label), written)
+        runs.append((spec, run_dir, result, gross))
+    writer.finish(written)
+    if multi:
+        step("writing comparison")
+        _write_json(staging / "fingerprint.json", fingerprint)
+        _write_config(staging / "config.yaml", scenario, inputs, started_at)
+        from reports import write_comparison
+
+        write_comparison(staging, [run_dir for _, run_dir, _, _ in runs])
+        step.done()
+    return runs
 
 
 def as_scenario(scenario: str | os.PathLike[str] | dict[str, Any] | Scenario) -> Scenario:
