@@ -17,12 +17,12 @@ from engine.kernels.enums import (
     LIMIT_POLICY_NAMES,
     REASON_NAMES,
     STATUS_NAMES,
+    TRIGGER_NAMES,
     FillMode,
     LimitPolicy,
     OrderStatus,
     Reason,
     TargetKind,
-    TRIGGER_NAMES,
     Trigger,
 )
 from engine.kernels.loop import decide_signals_nb, simulate_signals_nb, simulate_weights_nb

@@ -8,9 +8,8 @@ import numpy as np
 import polars as pl
 
 from engine import Costs, WeightPlan, run_backtest
-from reports import write_report
+from reports import rebuild_report, write_report
 from reports.metrics import order_outcomes
-from reports._run_report import rebuild_report
 from tests.engine.conftest import make_panel
 
 

@@ -15,7 +15,7 @@ C = [100.0, 100.0, 100.0, 100.0, 100.0]
 def _fills(res):
     f = res.fills
     return [(int(d), round(float(p), 9), t) for d, p, t in
-            zip(f["ts"].dt.day(), f["price"], f["trigger"])]
+            zip(f["ts"].dt.day(), f["price"], f["trigger"], strict=True)]
 
 
 def test_limit_buy_rests_below_the_decision_close_and_fills_at_its_level():

@@ -34,7 +34,7 @@ def _long_once(n_bars, n=1, short=False):
 
 
 # bars:         0      1 (entry at 100)   2                    3
-O = [100.0, 100.0, 99.0, 98.0]
+OPENS = [100.0, 100.0, 99.0, 98.0]
 
 
 def _exit(res):
@@ -44,7 +44,7 @@ def _exit(res):
 
 
 def test_stop_loss_fills_at_its_level_inside_the_bar():
-    p = _panel(O, [100, 101, 100, 99], [100, 99, 94, 97], [100, 100, 96, 98])
+    p = _panel(OPENS, [100, 101, 100, 99], [100, 99, 94, 97], [100, 100, 96, 98])
     res = run_backtest(p, _long_once(4), costs=ZERO, stops={"sl_stop": 0.05})
     assert _exit(res) == (95.0, "stop_loss", False, 3)  # bar 2 (Jan 3), at 100 * 0.95
     assert res.counts[3] == 0
@@ -57,7 +57,7 @@ def test_stop_loss_gap_fills_at_the_open():
 
 
 def test_take_profit_fills_at_its_level():
-    p = _panel(O, [100, 101, 111, 99], [100, 99, 98, 97], [100, 100, 109, 98])
+    p = _panel(OPENS, [100, 101, 111, 99], [100, 99, 98, 97], [100, 100, 109, 98])
     res = run_backtest(p, _long_once(4), costs=ZERO, stops={"tp_stop": 0.10})
     assert _exit(res) == (110.0, "take_profit", False, 3)
 
@@ -80,7 +80,7 @@ def test_trailing_stop_hit_in_a_bar_that_set_a_new_best_is_ambiguous():
 @pytest.mark.parametrize(("intrabar", "expected"), [("stop_first", (95.0, "stop_loss")),
                                                     ("target_first", (105.0, "take_profit"))])
 def test_stop_and_target_in_one_bar_follow_the_intrabar_rule_and_count(intrabar, expected):
-    p = _panel(O, [100, 101, 106, 99], [100, 99, 94, 97], [100, 100, 100, 98])
+    p = _panel(OPENS, [100, 101, 106, 99], [100, 99, 94, 97], [100, 100, 100, 98])
     res = run_backtest(p, _long_once(4), costs=ZERO,
                        stops={"sl_stop": 0.05, "tp_stop": 0.05, "intrabar": intrabar})
     assert _exit(res) == (*expected, True, 3)
@@ -88,7 +88,7 @@ def test_stop_and_target_in_one_bar_follow_the_intrabar_rule_and_count(intrabar,
 
 
 def test_short_stop_loss_is_above_the_entry():
-    p = _panel(O, [100, 101, 106, 99], [100, 99, 98, 97], [100, 100, 104, 98])
+    p = _panel(OPENS, [100, 101, 106, 99], [100, 99, 98, 97], [100, 100, 104, 98])
     res = run_backtest(p, _long_once(4, short=True), costs=ZERO, stops={"sl_stop": 0.05})
     price, trigger, ambiguous, day = _exit(res)
     assert (price, trigger, ambiguous, day) == (105.0, "stop_loss", False, 3)
@@ -105,7 +105,7 @@ def test_close_only_data_checks_levels_on_closes():
 
 
 def test_stops_pay_the_usual_costs():
-    p = _panel(O, [100, 101, 100, 99], [100, 99, 94, 97], [100, 100, 96, 98])
+    p = _panel(OPENS, [100, 101, 100, 99], [100, 99, 94, 97], [100, 100, 96, 98])
     costs = Costs(commission_bps=10, slippage_bps=5, half_spread_bps=0, borrow_fee_bps=0)
     res = run_backtest(p, _long_once(4), costs=costs, stops={"sl_stop": 0.05})
     f = res.fills
@@ -116,7 +116,7 @@ def test_stops_pay_the_usual_costs():
 def test_a_stop_on_the_bar_of_an_instruction_lapses_the_instruction():
     # weights path: 50% long decided at bar 0; the stop fires on bar 2 where the plan asks
     # for 80%: the stop exit stands, the 80% instruction is recorded as rejected, 'stopped'
-    p = _panel(O, [100, 101, 100, 99], [100, 99, 94, 97], [100, 100, 96, 98])
+    p = _panel(OPENS, [100, 101, 100, 99], [100, 99, 94, 97], [100, 100, 96, 98])
     w = np.full((4, 1), np.nan)
     w[0], w[1] = 0.5, 0.8
     res = run_backtest(p, WeightPlan(w), costs=ZERO, capital=1000.0, stops={"sl_stop": 0.05})
