@@ -117,7 +117,7 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
     per_epoch = len(train) if config.max_samples_per_epoch is None else min(
         len(train), config.max_samples_per_epoch)
     steps_per_epoch = math.ceil(per_epoch / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    schedule = (per_epoch, steps_per_epoch, steps_per_epoch * config.epochs)
 
     result = TrainResult(device=str(device))
     state = {"epoch": 0, "step": 0, "best": math.inf, "best_epoch": -1, "bad_epochs": 0,
@@ -126,31 +126,9 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
     fingerprint = _fingerprint(model, train, val, config)
     ckpt = Path(config.checkpoint_dir) / "last.pt" if config.checkpoint_dir else None
     if ckpt is not None and ckpt.is_file() and config.resume:
-        saved = load_checkpoint(ckpt)
-        if saved.get("fingerprint") != fingerprint:
-            raise ConfigError(
-                f"checkpoint {ckpt} was written for a different model, data or training "
-                f"config; delete it (or set resume: false, or another checkpoint_dir) to start "
-                f"afresh"
-            )
-        check_state(model, saved["model"], f"checkpoint {ckpt}")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        best_weights = {k: v.to(device) for k, v in saved["best_model"].items()}
-        state.update({k: saved["state"][k] for k in state})
-        result.history = [dict(h) for h in saved["history"]]
-        torch.set_rng_state(saved["rng"])
-        result.resumed_from_epoch = int(state["epoch"])
+        best_weights = _resume(ckpt, fingerprint, model, optimizer, device, state, result)
 
-    writer = None
-    if config.log_dir is not None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError("log_dir needs the tensorboard package; pip install tensorboard "
-                              "or unset log_dir") from None
-        writer = SummaryWriter(log_dir=config.log_dir)
-
+    writer = _tensorboard(config)
     from tqdm.auto import tqdm
 
     show = config.progress if config.progress is not None else sys.stderr.isatty()
@@ -162,50 +140,12 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
     try:
         while state["epoch"] < config.epochs and not state["done"]:
             epoch = int(state["epoch"])
-            model.train()
-            order_gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-            order = torch.randperm(len(train), generator=order_gen)[:per_epoch].to(device)
-            running, seen = 0.0, 0
-            for start in range(0, per_epoch, config.batch_size):
-                index = order[start:start + config.batch_size]
-                lr = config.lr * state["lr_scale"] * _lr_factor(
-                    config, int(state["step"]), total_steps, steps_per_epoch)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                    out = model(train.inputs(index)).float()
-                loss = loss_fn(out, train.labels(index))
-                if not torch.isfinite(loss):
-                    raise DataError(
-                        f"training loss became {float(loss.detach())} at epoch {epoch + 1}; lower the "
-                        f"learning rate (lr={config.lr}) or check the features for extreme values"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                running += float(loss.detach()) * len(index)
-                seen += len(index)
-                state["step"] += 1
-            train_loss = running / max(seen, 1)
+            train_loss = _train_epoch(model, loss_fn, train, optimizer, config, state,
+                                      schedule, device, autocast)
             val_loss = (_evaluate(model, val, loss_fn, max(config.batch_size, 1024), device,
                                   autocast) if val is not None else None)
-            monitored = val_loss if val_loss is not None else train_loss
-            improved = monitored < state["best"] - config.min_delta
-            if improved:
-                state["best"], state["best_epoch"], state["bad_epochs"] = monitored, epoch, 0
+            if _track(state, val_loss if val_loss is not None else train_loss, config):
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                state["bad_epochs"] += 1
-            if config.scheduler == "plateau":
-                if monitored < state["plateau_best"] - config.min_delta:
-                    state["plateau_best"], state["plateau_bad"] = monitored, 0
-                else:
-                    state["plateau_bad"] += 1
-                    if state["plateau_bad"] > config.plateau_patience:
-                        state["lr_scale"] *= config.plateau_factor
-                        state["plateau_bad"] = 0
             record = {"epoch": float(epoch + 1), "train_loss": train_loss,
                       "lr": float(optimizer.param_groups[0]["lr"])}
             if val_loss is not None:
@@ -221,15 +161,7 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
                     if key != "epoch":
                         writer.add_scalar(key.replace("_", "/", 1), value, epoch + 1)
             if ckpt is not None:
-                save_checkpoint({
-                    "fingerprint": fingerprint,
-                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "best_model": {k: v.detach().cpu() for k, v in best_weights.items()},
-                    "optimizer": optimizer.state_dict(),
-                    "state": dict(state),
-                    "history": result.history,
-                    "rng": torch.get_rng_state(),
-                }, ckpt)
+                _save(ckpt, fingerprint, model, best_weights, optimizer, state, result)
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4g}",
                             **({"val": f"{val_loss:.4g}"} if val_loss is not None else {}))
@@ -253,3 +185,102 @@ def train_model(model: nn.Module, loss_fn: LossFn, train: SampleSet, val: Sample
     result.best_val_loss = float(state["best"]) if val is not None else None
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _resume(ckpt: Path, fingerprint: str, model: nn.Module, optimizer, device,
+            state: dict, result: TrainResult) -> dict:
+    """Load the last checkpoint into the model, optimizer, state and history; returns the
+    best weights saved with it."""
+    saved = load_checkpoint(ckpt)
+    if saved.get("fingerprint") != fingerprint:
+        raise ConfigError(
+            f"checkpoint {ckpt} was written for a different model, data or training "
+            f"config; delete it (or set resume: false, or another checkpoint_dir) to start "
+            f"afresh"
+        )
+    check_state(model, saved["model"], f"checkpoint {ckpt}")
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    state.update({k: saved["state"][k] for k in state})
+    result.history = [dict(h) for h in saved["history"]]
+    torch.set_rng_state(saved["rng"])
+    result.resumed_from_epoch = int(state["epoch"])
+    return {k: v.to(device) for k, v in saved["best_model"].items()}
+
+
+def _tensorboard(config: TrainConfig):
+    if config.log_dir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("log_dir needs the tensorboard package; pip install tensorboard "
+                          "or unset log_dir") from None
+    return SummaryWriter(log_dir=config.log_dir)
+
+
+def _train_epoch(model: nn.Module, loss_fn: LossFn, train: SampleSet, optimizer,
+                 config: TrainConfig, state: dict, schedule: tuple[int, int, int], device,
+                 autocast: bool) -> float:
+    """One pass over (a seeded sample of) the training set; returns the mean loss."""
+    per_epoch, steps_per_epoch, total_steps = schedule
+    epoch = int(state["epoch"])
+    model.train()
+    order_gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    order = torch.randperm(len(train), generator=order_gen)[:per_epoch].to(device)
+    running, seen = 0.0, 0
+    for start in range(0, per_epoch, config.batch_size):
+        index = order[start:start + config.batch_size]
+        lr = config.lr * state["lr_scale"] * _lr_factor(
+            config, int(state["step"]), total_steps, steps_per_epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            out = model(train.inputs(index)).float()
+        loss = loss_fn(out, train.labels(index))
+        if not torch.isfinite(loss):
+            raise DataError(
+                f"training loss became {float(loss.detach())} at epoch {epoch + 1}; lower the "
+                f"learning rate (lr={config.lr}) or check the features for extreme values"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        running += float(loss.detach()) * len(index)
+        seen += len(index)
+        state["step"] += 1
+    return running / max(seen, 1)
+
+
+def _track(state: dict, monitored: float, config: TrainConfig) -> bool:
+    """Best-epoch and plateau bookkeeping; True when this epoch is the best so far."""
+    improved = monitored < state["best"] - config.min_delta
+    if improved:
+        state["best"], state["best_epoch"], state["bad_epochs"] = (monitored,
+                                                                   int(state["epoch"]), 0)
+    else:
+        state["bad_epochs"] += 1
+    if config.scheduler == "plateau":
+        if monitored < state["plateau_best"] - config.min_delta:
+            state["plateau_best"], state["plateau_bad"] = monitored, 0
+        else:
+            state["plateau_bad"] += 1
+            if state["plateau_bad"] > config.plateau_patience:
+                state["lr_scale"] *= config.plateau_factor
+                state["plateau_bad"] = 0
+    return improved
+
+
+def _save(ckpt: Path, fingerprint: str, model: nn.Module, best_weights: dict, optimizer,
+          state: dict, result: TrainResult) -> None:
+    save_checkpoint({
+        "fingerprint": fingerprint,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "best_model": {k: v.detach().cpu() for k, v in best_weights.items()},
+        "optimizer": optimizer.state_dict(),
+        "state": dict(state),
+        "history": result.history,
+        "rng": torch.get_rng_state(),
+    }, ckpt)
