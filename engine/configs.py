@@ -23,7 +23,7 @@ def describe_validation_error(exc: ValidationError, owner: str,
     problems = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = _cut(str(error["msg"]).removeprefix("Value error, "))
         if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             fields = sorted(_fields_at(config_class, error["loc"][:-1]))
             last = str(error["loc"][-1]) if error["loc"] else key
@@ -34,7 +34,7 @@ def describe_validation_error(exc: ValidationError, owner: str,
         elif error["type"] == "missing":
             problems.append(f"{key} is required; set it")
         elif key and " got " in message:
-            problems.append(f"{key}: {_cut(message)}")
+            problems.append(f"{key}: {message}")
         elif key:
             problems.append(f"{key}: {message} (got {shorten(error.get('input'))})")
         else:

@@ -149,6 +149,19 @@ def test_a_search_space_is_read_within_the_same_bounds(tmp_path):
     assert read_search_space(path).analyst == "magnitude"
 
 
+def test_a_component_config_error_quoting_a_huge_value_is_bounded():
+    from alfred.inputs import build_analysts
+
+    huge = "g" * 100_000
+    scenario = parse_scenario(
+        "name: f\ndata: {source: x}\nstrategy: {name: simple}\nanalysts:\n"
+        f"  - {{name: lstm, config: {{features: {{groups: [returns, {huge}]}}}}}}\n",
+        source="f.yaml")
+    with pytest.raises(ConfigError) as caught:
+        build_analysts(scenario)
+    assert len(str(caught.value)) < 3_000 and "characters)" in str(caught.value)
+
+
 def test_shorten_says_how_long_the_value_was():
     assert shorten("abc") == "'abc'"
     assert shorten("y" * 500).endswith("... (502 characters)")
