@@ -35,6 +35,9 @@ class Costs(Frozen):
     plus ``commission_fixed`` per filled order. Shorts pay ``borrow_fee_bps`` a year on
     their market value, accrued every bar; positive cash earns ``cash_rate`` a year.
     ``participation_cap`` limits an order to that share of the fill bar's volume.
+    ``impact: sqrt`` adds square-root market impact tied to the fill bar's volume:
+    ``impact_coef_bps * sqrt(qty / volume)`` bps on the fill price (``impact_coef_bps`` is
+    the impact of trading a whole bar's volume; none on bars without volume).
     """
 
     owner: ClassVar[str] = "costs"
@@ -46,6 +49,8 @@ class Costs(Frozen):
     borrow_fee_bps: float = 50.0
     cash_rate: float = 0.0
     participation_cap: float | None = None
+    impact: Literal["none", "sqrt"] = "none"
+    impact_coef_bps: float = Field(10.0, ge=0, allow_inf_nan=False)
 
     @field_validator(*_NON_NEGATIVE, mode="before")
     @classmethod
@@ -82,7 +87,7 @@ class Costs(Frozen):
         """No costs at all (for cross-checks and 'before costs' figures)."""
         return cls(commission_bps=0.0, commission_fixed=0.0, slippage_bps=0.0,
                    half_spread_bps=0.0, borrow_fee_bps=0.0, cash_rate=0.0,
-                   participation_cap=None)
+                   participation_cap=None, impact="none")
 
     @property
     def price_impact_bps(self) -> float:
@@ -208,6 +213,7 @@ class SimulationSettings(Frozen):
             commission_rate=costs.commission_bps / 1e4,
             commission_fixed=float(costs.commission_fixed),
             impact_rate=costs.price_impact_bps / 1e4,
+            sqrt_impact_rate=costs.impact_coef_bps / 1e4 if costs.impact == "sqrt" else 0.0,
             borrow_rate_per_bar=costs.borrow_fee_bps / 1e4 / periods_per_year,
             cash_rate_per_bar=costs.cash_rate / periods_per_year,
             participation_cap=(np.nan if costs.participation_cap is None

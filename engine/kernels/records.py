@@ -61,6 +61,7 @@ class SimParams(NamedTuple):
     commission_rate: float
     commission_fixed: float
     impact_rate: float  # half-spread + slippage, as a fraction of the reference price
+    sqrt_impact_rate: float  # impact: sqrt -- this times sqrt(qty / bar volume); 0 = off
     borrow_rate_per_bar: float
     cash_rate_per_bar: float
     participation_cap: float  # NaN = no cap

@@ -118,6 +118,32 @@ def _track_fill_nb(j, bar, q0, x, price, commission, book, recs):
 
 
 @njit(cache=True)
+def _impact_nb(abs_qty, volume, params):
+    """Price impact as a fraction of the reference price: half-spread + slippage, plus
+    ``sqrt_impact_rate * sqrt(qty / bar volume)`` under ``impact: sqrt`` (none where the
+    bar has no volume)."""
+    rate = params.impact_rate
+    if params.sqrt_impact_rate > 0.0 and np.isfinite(volume) and volume > 0.0:
+        rate += params.sqrt_impact_rate * np.sqrt(abs_qty / volume)
+    return rate
+
+
+@njit(cache=True)
+def _affordable_qty_nb(lo, hi, ref_price, volume, budget, params):
+    """The largest buy in [lo, hi] whose cost, square-root impact and commission included,
+    fits ``budget`` (``lo`` fits; bisection: the cost rises with the quantity)."""
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        cost = mid * ref_price * (1.0 + _impact_nb(mid, volume, params)) * (
+            1.0 + params.commission_rate)
+        if cost <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
 def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equity_now,
                  gross_now, net_now, book, params, recs):
     """Fill one order moving asset j towards ``target_qty``; returns (cost, gross, net).
@@ -179,8 +205,8 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equ
                     q_new = clipped
                     reason = Reason.LeverageLimit
 
-    fill_price = ref_price * (1.0 + side * params.impact_rate)
     x = q_new - q0
+    fill_price = ref_price * (1.0 + side * _impact_nb(abs(x), volume, params))
     # 3. cash: buys may not take cash below the floor the net limit implies
     if side > 0 and x > 0:
         floor = -max(0.0, params.max_net - 1.0) * equity_now
@@ -190,9 +216,13 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equ
             x = (available - params.commission_fixed) / (fill_price * (1.0 + params.commission_rate))
             if x < 0.0:
                 x = 0.0
+            if params.sqrt_impact_rate > 0.0 and x > 0.0:
+                x = _affordable_qty_nb(x, q_new - q0, ref_price, volume,
+                                       available - params.commission_fixed, params)
             reason = Reason.InsufficientCash
     if not params.fractional:
         x = np.floor(abs(x) + 1e-9) * (1.0 if x > 0 else -1.0)
+    fill_price = ref_price * (1.0 + side * _impact_nb(abs(x), volume, params))
     if scaled and reason == Reason.NoReason:
         reason = Reason.Scaled
 
@@ -286,7 +316,6 @@ def book_scale_nb(targets, ref_price, volume, equity, book, params):
     """
     n = book.qty.shape[0]
     cr = params.commission_rate
-    imp = params.impact_rate
     g_fix = 0.0
     g_open = 0.0
     n_fix = 0.0
@@ -316,8 +345,10 @@ def book_scale_nb(targets, ref_price, volume, equity, book, params):
         g_open += abs(opening) * p
         n_fix += base * p
         n_open += opening * p
-        fill_price = p * (1.0 + side * imp)
-        unit_cost = p * imp + fill_price * cr  # equity lost per share traded
+        # impact at the unscaled size: an upper bound on the scaled orders' (sqrt impact)
+        rate = _impact_nb(abs(fixed_trade) + abs(opening), volume[j], params)
+        fill_price = p * (1.0 + side * rate)
+        unit_cost = p * rate + fill_price * cr  # equity lost per share traded
         c_fix += abs(fixed_trade) * unit_cost + params.commission_fixed
         c_open += abs(opening) * unit_cost
         k_fix -= fixed_trade * fill_price + abs(fixed_trade) * fill_price * cr \

@@ -68,3 +68,10 @@ def test_data_membership_makes_the_scenario_point_in_time(tmp_path):
     assert jnj["trigger"].to_list()[-1] == "delisting"  # settled at its last member bar
     assert jnj["ts"].max().date().isoformat() <= "2016-06-30"
     assert summary.runs[0].metrics["order_outcomes"]["triggered_fills"] == {"delisting": 1}
+
+
+def test_sqrt_impact_from_the_costs_section():
+    sc = parse_scenario(MINIMAL + "costs: {impact: sqrt, impact_coef_bps: 20}\n")
+    assert sc.simulation.sim_params(252.0).sqrt_impact_rate == pytest.approx(0.002)
+    with pytest.raises(ConfigError, match="impact"):
+        parse_scenario(MINIMAL + "costs: {impact: cubic}\n", source="demo.yaml")
