@@ -28,7 +28,14 @@ import polars as pl
 import yaml
 from pydantic import ValidationError
 
-from alfred.outputs import staged_folder, target_dir
+from alfred.outputs import (
+    is_run_folder,
+    mark,
+    pack_folder,
+    staged_folder,
+    target_dir,
+    unpack_folder,
+)
 from alfred.scenario import Scenario, StrategySpec, refuse_network_targets, scenario_to_dict
 from engine.errors import ConfigError, RunError
 from engine.settings import SimulationSettings
@@ -162,19 +169,20 @@ def _train_into(sc, spec, inputs, market, envs, settings, baselines, target: Pat
     """Train every seed into ``target`` and evaluate; the summary names ``final``."""
     target.mkdir(parents=True, exist_ok=True)
     _write_config(target / "config.yaml", sc, spec, inputs.source, started_at)
-    from engine.executor import Task, make_executor
+    from engine.executor import Shared, Task, make_executor
 
     val = None if spec.validation is None else (spec.validation.start, spec.validation.end)
-    tasks = [
-        Task(key=f"seed_{seed}", fn=train_seed, config={"seed": seed}, kwargs=dict(
-            market=market, agent=spec.agent, seed=seed, train=(spec.train.start, spec.train.end),
-            validation=val, settings=settings, directory=target / f"seed_{seed}",
+    shared = Shared(market)  # sent to a Ray cluster once, whatever the number of seeds
+    tasks = []
+    for seed in spec.seeds:
+        folder = target / f"seed_{seed}"
+        again = resume and _has_progress(folder)
+        tasks.append(Task(key=f"seed_{seed}", fn=train_seed, config={"seed": seed}, kwargs=dict(
+            market=shared, agent=spec.agent, seed=seed, train=(spec.train.start, spec.train.end),
+            validation=val, settings=settings, directory=folder.name,
+            files=pack_folder(folder) if again else {},
             eval_freq=spec.eval_freq, n_eval_episodes=spec.n_eval_episodes,
-            checkpoint_freq=spec.checkpoint_freq,
-            resume=resume and _has_progress(target / f"seed_{seed}"),
-            progress_bar=progress_bar))
-        for seed in spec.seeds
-    ]
+            checkpoint_freq=spec.checkpoint_freq, resume=again, progress_bar=progress_bar)))
     # Seeds are independent, so any executor gives the same policies; inline by default
     # (one process, the SB3 progress bar works), processes or Ray when asked.
     ex = make_executor(executor if executor is not None else (
@@ -184,8 +192,8 @@ def _train_into(sc, spec, inputs, market, envs, settings, baselines, target: Pat
         for i, result in enumerate(ex.imap(tasks)):
             if not result.ok:
                 raise RunError(f"{result.describe_failure()}\n{result.error}")
-            results.append(result.value)
-            report(f"trained seed {result.value.seed} ({spec.agent.algorithm}, "
+            results.append(_land_seed(result.value, target))
+            report(f"trained seed {results[-1].seed} ({spec.agent.algorithm}, "
                    f"{spec.agent.total_timesteps} timesteps)", 2 + i, total)
     results.sort(key=lambda r: spec.seeds.index(r.seed))
     report("evaluating on the test span", 1 + len(spec.seeds), total)
@@ -204,17 +212,38 @@ def _train_into(sc, spec, inputs, market, envs, settings, baselines, target: Pat
                         comparison=comparison, elapsed_s=time.perf_counter() - started)
 
 
-def train_seed(**options: Any):
-    """One seed's training as an executor task: the result without the in-memory agent
-    (its weights are on disk in the seed folder; an SB3 model does not travel well)."""
-    import dataclasses
+def train_seed(*, directory: str, files: dict[str, bytes], **options: Any) -> dict[str, Any]:
+    """One seed's training as an executor task, in a temporary folder of the worker's own
+    (seeded with ``files``, the driver's seed folder when resuming). Returns the result
+    without the in-memory agent (an SB3 model does not travel well) and the seed folder
+    as data, which :func:`_land_seed` writes on the driver: no worker touches its disk."""
+    import tempfile
 
     from engine.executor import apply_worker_threads
     from portfolio import train_policy
 
     apply_worker_threads()
-    result = train_policy(**options)
-    return dataclasses.replace(result, model=None) if options.get("directory") else result
+    with tempfile.TemporaryDirectory(prefix="alfred-seed-") as scratch:
+        folder = Path(scratch) / directory
+        for name, data in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        result = train_policy(directory=folder, **options)
+        model = (None if result.model_path is None
+                 else result.model_path.relative_to(folder).as_posix())
+        return {"result": dataclasses.replace(result, model=None, directory=None,
+                                              model_path=None),
+                "directory": directory, "model_path": model, "files": pack_folder(folder)}
+
+
+def _land_seed(value: dict[str, Any], target: Path):
+    """Write a seed's folder (returned as data) into the run folder; its SeedResult."""
+    folder = target / value["directory"]
+    if folder.is_dir() and not is_run_folder(folder):
+        mark(folder, "train-rl-seed")  # a seed folder of this very run, written before
+    unpack_folder(value["files"], folder, overwrite=True, kind="train-rl-seed")
+    path = None if value["model_path"] is None else folder / value["model_path"]
+    return dataclasses.replace(value["result"], directory=folder, model_path=path)
 
 
 def _has_progress(folder: Path) -> bool:

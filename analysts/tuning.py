@@ -13,7 +13,9 @@ settings shared by every trial (``base``) and the searched ``params``::
       train.lr: {type: float, low: 0.0003, high: 0.003, log: true}
 
 Each symbol gets its own study (TPE sampler, SQLite in the output folder unless another
-RDB URL is given; re-running continues the study). Every trial is one task of the
+RDB URL is given; re-running continues the study). On a Ray cluster the trials run on
+other machines, so the storage must be a database server every node reaches
+(``postgresql://user:password@host/db``); a SQLite URL is refused there. Every trial is one task of the
 executor (the progress bar counts trials) with its own sampler seed, derived from the
 run's seed, the symbol and the trial's index, so symbols never share a random stream.
 
@@ -260,7 +262,7 @@ def tune(
     :func:`trial_seed` (run seed, symbol, trial index). Inline, trials run in order, so
     results are reproducible.
     """
-    from engine.executor import Task, make_executor
+    from engine.executor import Shared, Task, make_executor
 
     if n_trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {n_trials}")
@@ -299,18 +301,21 @@ def tune(
         cut = max(int(stamps.len() * (1 - validation_fraction)) - 1, 0)
         periods[symbol] = (stamps[0], stamps[cut], stamps[-1])
 
+    ex = make_executor(executor, workers=workers)
+    check_cluster_storage(storage_url, ex.kind, getattr(ex.spec, "address", "local"))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for symbol in groups:  # create storage tables and studies once, before workers race for them
         optuna.create_study(study_name=f"{space.analyst}-{symbol}", storage=_storage(storage_url),
                             load_if_exists=True, direction=space.study_direction)
-    ex = make_executor(executor, workers=workers)
+    shared = {symbol: Shared(data) for symbol, data in groups.items()}  # sent once per symbol
     tasks = [
         Task(key=f"{symbol}#{i}", fn=_optimise, config={"symbol": symbol, "trial": i},
-             args=(space, base, data, periods[symbol][1], periods[symbol][2], storage_url,
-                   f"{space.analyst}-{symbol}", trial_seed(seed, symbol, i), 1, timeout_s))
-        for symbol, data in groups.items() for i in range(n_trials)
+             args=(space, base, shared[symbol], periods[symbol][1], periods[symbol][2],
+                   storage_url, f"{space.analyst}-{symbol}", trial_seed(seed, symbol, i), 1,
+                   timeout_s))
+        for symbol in groups for i in range(n_trials)
     ]
     with ex:
         results = ex.run(tasks, progress=f"tuning trials ({len(groups)} studies)")
@@ -423,6 +428,22 @@ def _optimise(space: SearchSpace, base: dict[str, Any], data: pl.DataFrame,
     )
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, catch=(DataError,))
     return n_trials
+
+
+def check_cluster_storage(url: str, kind: str, address: str) -> None:
+    """Refuse a SQLite storage for trials on a Ray cluster (any address but ``local``).
+
+    Every trial reads and writes its study in the storage from whichever node runs it: a
+    SQLite file lives on the driver's disk, which other nodes cannot open, and SQLite on
+    a network file system loses writes under concurrent writers. A cluster needs a
+    database server every node reaches."""
+    if kind == "ray" and address != "local" and url.startswith("sqlite"):
+        raise ConfigError(
+            f"tuning on the Ray cluster at {address!r} cannot use the SQLite storage "
+            f"{_redact(url)}: trials run on other machines, which cannot open a file on this "
+            "one (and SQLite on a shared file system loses writes under concurrent trials). "
+            "Pass --storage with a database every node reaches, e.g. "
+            "postgresql://user:password@db-host/optuna, or run with --executor local")
 
 
 def _storage(url: str) -> Any:

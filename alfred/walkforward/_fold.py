@@ -127,14 +127,16 @@ def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
 
 
 def fold_task(tree: dict[str, Any], base_dir: str, dates: dict[str, str],
-              validation: float | None) -> dict[str, Any]:
-    """Executor task: the signals of one fold and how its forecasts scored."""
+              validation: float | None, history: pl.DataFrame) -> dict[str, Any]:
+    """Executor task: the signals of one fold and how its forecasts scored.
+
+    ``history`` is :func:`load_history`'s bars, loaded by the driver and shipped with the
+    task; the fold reads no data path and writes nothing (its outputs are the value)."""
     from engine.executor import apply_worker_threads
 
     apply_worker_threads()
     started = time.perf_counter()
     scenario = Scenario.model_validate(tree).located(Path(base_dir), "walk-forward fold")
-    _, history = load_history(scenario)
     stamp = lambda key, end=False: _as_ts(history, dates[key], end)  # noqa: E731
     from analysts import feature_store
 

@@ -93,7 +93,7 @@ def run_walkforward(scenario: str | os.PathLike[str] | Scenario,
     """Run the scenario's walk-forward and write its run folder (see ``_report``)."""
     from alfred.run import _build_strategies, _located, _target_dir, as_scenario
     from alfred.walkforward._report import write_walkforward
-    from engine.executor import Task, make_executor
+    from engine.executor import Shared, Task, make_executor
 
     started = time.perf_counter()
     started_at = datetime.now(UTC)
@@ -106,15 +106,17 @@ def run_walkforward(scenario: str | os.PathLike[str] | Scenario,
 
     tree = scenario_to_dict(scenario)
     base_dir = str(scenario.base_dir)
+    # the bars travel with the tasks (a Ray cluster gets them once): no worker reads a path
+    history = Shared(load_history(scenario)[1])
     tasks = [Task(key=f"fold_{f.index:02d}", fn=fold_task, config=d,
-                  args=(tree, base_dir, d, spec.validation)) for f, d in zip(folds, dates,
-                                                                               strict=True)]
+                  args=(tree, base_dir, d, spec.validation, history))
+             for f, d in zip(folds, dates, strict=True)]
     oos_first, oos_last = dates[0]["test_start"], dates[-1]["test_end"]
     if spec.in_sample:
         whole = {"train_start": str(ts[0].astype("datetime64[D]")), "train_end": oos_last,
                  "test_start": oos_first, "test_end": oos_last}
         tasks.append(Task(key="in_sample", fn=fold_task, config=whole,
-                          args=(tree, base_dir, whole, spec.validation)))
+                          args=(tree, base_dir, whole, spec.validation, history)))
     ex = make_executor(executor if executor is not None else scenario.executor,
                        workers=workers)
     # a killed run resumes: finished folds wait in .<name>.resume beside the target

@@ -13,6 +13,7 @@ Ray process on the machine, other people's included).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -75,16 +76,12 @@ def _stop(markers: list[Path]) -> None:
             for child in _children(proc):
                 mine[child.pid] = child
     for proc in mine.values():
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(list(mine.values()), timeout=5)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=5)
 
 
