@@ -274,4 +274,4 @@ def run_backtest(
                  "periods_per_year": ppy}
     return BacktestResult(panel=panel, records=recs, counts=book.counts.copy(),
                           capital=float(capital), costs=settings.costs, fill=fill,
-                          settings=described)
+                          settings=described, plan=plan, simulation=settings)

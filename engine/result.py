@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -28,6 +29,9 @@ class BacktestResult:
     costs: Costs
     fill: str
     settings: dict = field(default_factory=dict)
+    # what produced it, so a report can rerun it under other costs (engine.sensitivity)
+    plan: Any = None
+    simulation: Any = None  # the SimulationSettings of the run
 
     @property
     def periods_per_year(self) -> float:

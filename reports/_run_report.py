@@ -109,14 +109,16 @@ def _write_views(folder: Path, returns: pl.DataFrame, metrics: dict[str, Any],
 def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_returns=None,
                  title: str | None = None, benchmark_label: str | None = None,
                  rf: float = 0.0, tearsheet: bool = True, plots: bool = True,
-                 notes: Sequence[str] = ()) -> dict[str, Any]:
+                 notes: Sequence[str] = (), cost_curve: bool = True) -> dict[str, Any]:
     """Write a run's report files into the existing folder ``run_dir``; returns the metrics.
 
     ``gross_result`` is the same run under ``Costs.zero()`` (for the "without costs"
     figures); ``benchmark_returns`` a ``ts, return`` frame on the run's bars. ``notes`` are
     one-line caveats a reader must see next to the numbers (survivorship of the data, a
     price-only benchmark, a model on random weights or inside its pretraining period):
-    they are kept in metrics.json and shown by every view built from it.
+    they are kept in metrics.json and shown by every view built from it. With
+    ``cost_curve`` the run is replayed under one-way costs of 0..50 bps: the curve and the
+    break-even cost go into ``cost_sensitivity`` (see ``engine.sensitivity``).
     """
     folder = _existing_dir(run_dir)
     if tearsheet and result.equity.height < 2:
@@ -127,6 +129,10 @@ def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_re
     metrics = metrics_for_result(result, gross_result=gross_result, benchmark=bench, rf=rf,
                                  benchmark_label=benchmark_label)
     metrics["settings"]["title"] = title or str(result.settings.get("strategy") or "Strategy")
+    if cost_curve and getattr(result, "plan", None) is not None:
+        from engine.sensitivity import cost_sensitivity
+
+        metrics["cost_sensitivity"] = cost_sensitivity(result)
     metrics["notes"] = list(dict.fromkeys(notes))
 
     equity = _equity_with_returns(result)
@@ -217,6 +223,8 @@ def rebuild_report(run_dir: str | Path, *, tearsheet: bool = True, plots: bool =
             gross_equity, gross_trades, benchmark, ppy, rf),
         "order_outcomes": None if orders is None else order_outcomes(
             orders, _read_parquet(folder / FILLS_FILE, required=False)),
+        # replaying needs the plan, which a folder does not keep: the run's curve stays
+        "cost_sensitivity": old.get("cost_sensitivity"),
         "definitions": dict(METRIC_DEFINITIONS),
         "settings": settings,
         "notes": list(old.get("notes") or []),

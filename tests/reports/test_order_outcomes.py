@@ -58,3 +58,8 @@ def test_metrics_json_carries_order_outcomes_and_rebuild_keeps_them(tmp_path):
         assert 0.998 < block["scaled_fill_ratio_min"] < 1.0
         assert block["ambiguous_intrabar_fills"] == 0 and block["triggered_fills"] == {}
     assert saved["settings"]["limit_policy"] == "scale"
+    # the cost curve is replayed from the result's plan and kept when a folder is rebuilt
+    curve = saved["cost_sensitivity"]["curve"]
+    assert [row["one_way_bps"] for row in curve] == [0.0, 2.0, 5.0, 10.0, 20.0, 50.0]
+    assert rebuild_report(tmp_path, tearsheet=False, plots=False)["cost_sensitivity"] == \
+        saved["cost_sensitivity"]
