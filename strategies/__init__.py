@@ -14,6 +14,13 @@ from strategies._allocation import (
     WeightsStrategy,
 )
 from strategies._base import ConfiguredStrategy, StrategyConfig
+from strategies._construction import (
+    ConstructionConfig,
+    HRPStrategy,
+    MeanVarianceConfig,
+    MeanVarianceStrategy,
+    RiskParityStrategy,
+)
 from strategies._registry import REGISTRY, available, get_strategy
 from strategies._schedule import REBALANCE_FREQUENCIES, Rebalance, rebalance_mask
 from strategies._threshold import NuancedConfig, NuancedStrategy, SimpleConfig, SimpleStrategy
@@ -25,6 +32,11 @@ __all__ = [
     "BuyAndHoldConfig",
     "BuyAndHoldStrategy",
     "ConfiguredStrategy",
+    "ConstructionConfig",
+    "HRPStrategy",
+    "MeanVarianceConfig",
+    "MeanVarianceStrategy",
+    "RiskParityStrategy",
     "EqualWeightConfig",
     "EqualWeightStrategy",
     "NuancedConfig",

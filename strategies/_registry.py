@@ -11,6 +11,7 @@ from typing import Any
 from engine.errors import ConfigError
 from strategies._allocation import BuyAndHoldStrategy, EqualWeightStrategy, WeightsStrategy
 from strategies._base import ConfiguredStrategy, did_you_mean
+from strategies._construction import HRPStrategy, MeanVarianceStrategy, RiskParityStrategy
 from strategies._threshold import NuancedStrategy, SimpleStrategy
 from strategies._topk import TopKLongShortStrategy
 
@@ -23,6 +24,9 @@ REGISTRY: dict[str, type[ConfiguredStrategy]] = {
         WeightsStrategy,
         BuyAndHoldStrategy,
         EqualWeightStrategy,
+        RiskParityStrategy,
+        HRPStrategy,
+        MeanVarianceStrategy,
     )
 }
 

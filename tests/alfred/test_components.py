@@ -12,7 +12,8 @@ from engine.errors import ConfigError
 from engine.plan import Strategy
 from strategies import SimpleStrategy
 
-NAMES = ["buy_and_hold", "equal_weight", "nuanced", "rl", "simple", "topk_long_short", "weights"]
+NAMES = ["buy_and_hold", "equal_weight", "hrp", "mean_variance", "nuanced", "risk_parity", "rl",
+         "simple", "topk_long_short", "weights"]
 
 
 def test_available_lists_every_registered_name_sorted():
