@@ -20,6 +20,8 @@ from strategies._construction import (
     MeanVarianceConfig,
     MeanVarianceStrategy,
     RiskParityStrategy,
+    VolTargetConfig,
+    VolTargetStrategy,
 )
 from strategies._registry import REGISTRY, available, get_strategy
 from strategies._schedule import REBALANCE_FREQUENCIES, Rebalance, rebalance_mask
@@ -37,6 +39,8 @@ __all__ = [
     "MeanVarianceConfig",
     "MeanVarianceStrategy",
     "RiskParityStrategy",
+    "VolTargetConfig",
+    "VolTargetStrategy",
     "EqualWeightConfig",
     "EqualWeightStrategy",
     "NuancedConfig",

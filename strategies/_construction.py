@@ -15,7 +15,7 @@ meets the target, up to ``max_leverage`` gross.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
@@ -131,3 +131,51 @@ class MeanVarianceStrategy(_Construction):
         mu = np.where(np.isfinite(mu), mu, 0.0)
         cov = LedoitWolf().fit(rets).covariance_
         return np.linalg.solve(cov, mu)
+
+
+class VolTargetConfig(StrategyConfig):
+    """``strategy`` / ``config``: the wrapped strategy (any registered one that emits target
+    weights); ``target``: annualised volatility; ``lookback``: bars of trailing returns."""
+
+    strategy: str = "equal_weight"
+    config: dict[str, Any] = Field(default_factory=dict)
+    target: float = Field(0.10, gt=0.0, allow_inf_nan=False)
+    lookback: int = Field(63, ge=20)
+    max_leverage: float = Field(1.0, gt=0.0, allow_inf_nan=False)
+
+
+class VolTargetStrategy(ConfiguredStrategy):
+    """A volatility-target overlay on any target-weight strategy.
+
+    Each instruction row t of the wrapped plan is scaled by ``target / vol``, ``vol`` the
+    annualised volatility of that row's weights over the ``lookback`` returns ending at t
+    (assets without an instruction in the row count as 0), capped so gross stays within
+    ``max_leverage``; rows before ``lookback`` bars of history pass unscaled.
+    """
+
+    name: ClassVar[str] = "vol_target"
+    config_class: ClassVar[type[StrategyConfig]] = VolTargetConfig
+    config: VolTargetConfig
+
+    def plan(self, panel: Panel, signals: pl.DataFrame | None = None) -> WeightPlan:
+        from strategies._registry import get_strategy
+
+        cfg = self.config
+        inner = get_strategy(cfg.strategy, **cfg.config).plan(panel, signals)
+        if not isinstance(inner, WeightPlan):
+            raise ConfigError(f"vol_target wraps strategies that emit target weights; "
+                              f"{cfg.strategy!r} emits entry/exit signals")
+        target = inner.target_weight.copy()
+        for t in np.flatnonzero(np.isfinite(target).any(axis=1)):
+            if t < cfg.lookback:
+                continue
+            rets, cols = _window_returns(panel.close, t, cfg.lookback)
+            w = np.nan_to_num(target[t, cols])
+            if cols.size == 0 or not np.abs(w).sum() > 0:
+                continue
+            cov = np.cov(rets, rowvar=False, ddof=1).reshape(cols.size, cols.size)
+            vol = float(np.sqrt(max(w @ cov @ w, 0.0) * panel.periods_per_year))
+            gross = float(np.nansum(np.abs(target[t])))
+            scale = min(cfg.target / vol if vol > 0 else 1.0, cfg.max_leverage / gross)
+            target[t] = target[t] * scale
+        return WeightPlan(target)

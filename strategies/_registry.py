@@ -11,7 +11,12 @@ from typing import Any
 from engine.errors import ConfigError
 from strategies._allocation import BuyAndHoldStrategy, EqualWeightStrategy, WeightsStrategy
 from strategies._base import ConfiguredStrategy, did_you_mean
-from strategies._construction import HRPStrategy, MeanVarianceStrategy, RiskParityStrategy
+from strategies._construction import (
+    HRPStrategy,
+    MeanVarianceStrategy,
+    RiskParityStrategy,
+    VolTargetStrategy,
+)
 from strategies._threshold import NuancedStrategy, SimpleStrategy
 from strategies._topk import TopKLongShortStrategy
 
@@ -27,6 +32,7 @@ REGISTRY: dict[str, type[ConfiguredStrategy]] = {
         RiskParityStrategy,
         HRPStrategy,
         MeanVarianceStrategy,
+        VolTargetStrategy,
     )
 }
 

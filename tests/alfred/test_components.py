@@ -13,7 +13,7 @@ from engine.plan import Strategy
 from strategies import SimpleStrategy
 
 NAMES = ["buy_and_hold", "equal_weight", "hrp", "mean_variance", "nuanced", "risk_parity", "rl",
-         "simple", "topk_long_short", "weights"]
+         "simple", "topk_long_short", "vol_target", "weights"]
 
 
 def test_available_lists_every_registered_name_sorted():

@@ -77,3 +77,26 @@ def test_vol_target_scales_the_book_down_to_the_target():
     w = scaled[t]
     vol = np.sqrt(w @ np.cov(rets, rowvar=False) @ w * 252)
     assert vol == pytest.approx(0.02, rel=1e-9)
+
+
+def test_vol_target_overlay_wraps_any_weights_strategy_causally():
+    panel, _, _ = _market()
+    overlay = get_strategy("vol_target", strategy="equal_weight", target=0.03, lookback=60)
+    base = get_strategy("equal_weight").plan(panel, None).target_weight
+    w = overlay.plan(panel, None).target_weight
+    t = np.flatnonzero(np.isfinite(w).any(axis=1))[-1]
+    rets = panel.close[t - 59: t + 1] / panel.close[t - 60: t] - 1
+    vol = np.sqrt(w[t] @ np.cov(rets, rowvar=False) @ w[t] * 252)
+    assert vol == pytest.approx(0.03, rel=1e-9)
+    assert np.array_equal(np.isfinite(w), np.isfinite(base))  # the same instruction bars
+    close = panel.close.copy()
+    close[t:] *= 3.0  # data from the decision bar on moves; rows before t may not
+    moved = overlay.plan(build_panel(close, panel.ts), None).target_weight
+    np.testing.assert_array_equal(moved[:t], w[:t])
+
+
+def test_vol_target_refuses_a_signal_strategy():
+    panel, _, forecasts = _market()
+    prob_up = signals_frame(panel, "prob_up", 1 / (1 + np.exp(-100 * forecasts)))
+    with pytest.raises(ConfigError, match="target weights"):
+        get_strategy("vol_target", strategy="simple").plan(panel, prob_up)
