@@ -230,6 +230,7 @@ def run_backtest(
     unknown_exit: list[str] = []
     if settings.close_at_data_end:
         book.delist_bar[:], book.delist_factor[:], unknown_exit = delisting_schedule(panel)
+        params = params._replace(use_delisting=bool((book.delist_bar >= 0).any()))
     volume = panel.volume
 
     if isinstance(plan, WeightPlan):

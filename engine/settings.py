@@ -230,6 +230,7 @@ class SimulationSettings(Frozen):
             entry_type=ENTRY_TYPE_NAMES[self.entries.order],
             entry_offset=float(self.entries.offset),
             entry_tif_bars=int(self.entries.tif_bars),
+            use_delisting=False,  # run_backtest / the envs switch it on per panel
         )
 
     def backtest_kwargs(self) -> dict[str, Any]:

@@ -106,6 +106,9 @@ class PortfolioEnv(gym.Env):
             raise ConfigError("fill: same_close is not offered to the RL manager (it would "
                               "act on the close it trades at); use next_open or next_close")
         self._params = self.settings.sim_params(panel.periods_per_year)
+        if self.settings.close_at_data_end:  # as run_backtest: some asset's bars end early
+            self._params = self._params._replace(
+                use_delisting=bool((delisting_schedule(panel)[0] >= 0).any()))
         fill = self.settings.fill_for(panel.has_open)
         self.fill = fill
         self._fill_price = panel.open if fill == "next_open" else panel.close

@@ -77,6 +77,7 @@ class SimParams(NamedTuple):
     entry_type: int  # EntryType: market, limit or stop entries
     entry_offset: float  # the entry level's distance from the decision close, a fraction
     entry_tif_bars: int  # bars a limit / stop entry rests before it expires
+    use_delisting: bool  # some asset leaves early (Book.delist_bar); set per run
 
 
 class Book(NamedTuple):

@@ -418,7 +418,16 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             continue
         p = ref_price[j]
         val_p = p if np.isfinite(p) else book.last_price[j]
-        tq = _target_qty_nb(kj, value[j], equity, val_p, params.fractional)
+        if kj == TargetKind.Qty:
+            tq = value[j]
+        elif not np.isfinite(val_p) or val_p <= 0.0:
+            tq = 0.0 if value[j] == 0.0 else np.nan
+        elif kj == TargetKind.Weight:
+            tq = value[j] * equity / val_p
+        else:
+            tq = value[j] / val_p
+        if not params.fractional and np.isfinite(tq):
+            tq = np.trunc(tq)
         if np.isfinite(tq) and abs(tq - book.qty[j]) <= 1e-12 * max(abs(tq), 1.0):
             continue
         if not np.isfinite(p):
@@ -757,7 +766,8 @@ def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind
     execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
     if params.entry_type != EntryType.Market:
         fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs)
-    delist_nb(bar, close, book, recs)
+    if params.use_delisting:
+        delist_nb(bar, close, book, recs)
     mark_nb(bar, close, book, params, recs)
     if params.use_stops and params.sl_trail:
         trail_stops_nb(bar, open_, high, low, close, book)
