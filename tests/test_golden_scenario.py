@@ -49,6 +49,8 @@ strategy:
 costs: {commission_bps: 10, slippage_bps: 0, half_spread_bps: 0, borrow_fee_bps: 0}
 capital: 10000
 fill: next_open
+limit_policy: clip   # the hand derivation below cuts the last order (whole-book scaling
+                     # has its own hand-derived case in tests/engine/kernels/test_limit_policy.py)
 seed: 1
 report: {tearsheet: false, plots: false}
 """

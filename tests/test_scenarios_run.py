@@ -91,7 +91,10 @@ def test_quickstart_as_written_writes_tear_sheets_plots_and_a_comparison(tmp_pat
         assert -1.0 <= metrics["with_costs"]["max_drawdown"] <= 0.0
         assert metrics["without_costs"]["cagr"] >= metrics["with_costs"]["cagr"]
     comparison = pl.read_csv(root / "comparison.csv")
-    assert sorted(comparison["run"].to_list()) == ["nuanced", "topk"]
+    runs = comparison.filter(pl.col("strategy") != "benchmark")
+    assert sorted(runs["run"].to_list()) == ["nuanced", "topk"]
+    assert comparison.filter(pl.col("strategy") == "benchmark")["run"].to_list() == [
+        "sp500_index:SP500"]
 
 
 def test_weights_signals_file_matches_its_script():
