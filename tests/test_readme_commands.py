@@ -61,7 +61,7 @@ def test_the_readme_opens_with_the_two_setup_commands():
 
 def _quickstart_table(text: str) -> dict[str, dict[str, str]]:
     """Rows of the README's quickstart output table: strategy -> column -> cell."""
-    block = re.search(r"```\n( quickstart:.*?)```", text, flags=re.S)
+    block = re.search(r"```\n(\s*quickstart:.*?)```", text, flags=re.S)
     assert block, "the README lost its quickstart output block"
     lines = [ln for ln in block.group(1).splitlines() if ln.strip()]
     header = next(ln for ln in lines if "strategy" in ln)
@@ -71,6 +71,8 @@ def _quickstart_table(text: str) -> dict[str, dict[str, str]]:
         if set(line.strip()) <= set("-─━ "):
             continue
         cells = re.split(r"\s{2,}", line.strip())
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", cells[0]):
+            break  # the caption and the notes under the table
         rows[cells[0]] = dict(zip(names, cells, strict=False))
     return rows
 
@@ -110,7 +112,11 @@ def _check_quickstart_numbers(text: str, run_dir: Path) -> None:
         metrics = json.loads((run_dir / label / "metrics.json").read_text(encoding="utf-8"))
         with_costs = metrics["with_costs"]
         expected = {"return": with_costs["total_return"], "Sharpe": with_costs["sharpe"],
-                    "max DD": with_costs["max_drawdown"], "Max DD": with_costs["max_drawdown"]}
+                    "max DD": with_costs["max_drawdown"], "Max DD": with_costs["max_drawdown"],
+                    "no costs": metrics["without_costs"]["total_return"]}
+        for column, key in (("closed trades", "n_trades"), ("open", "n_open_trades")):
+            if column in row:
+                assert int(row[column]) == int(with_costs[key]), f"README {label} {column}"
         for column, value in expected.items():
             if column not in row:
                 continue
@@ -127,3 +133,18 @@ def test_readme_command_parsing_is_not_vacuous():
     assert commands == ["pip install . && alfred run a.yaml", "alfred runs list"]
     assert [runnable(c) for c in commands] == ["alfred run a.yaml", "alfred runs list"]
     assert runnable("pip install -e '.[dev]' && python -m pytest -q") is None
+
+
+def test_the_pinned_numbers_check_catches_a_stale_readme(tmp_path):
+    text = ("```\n quickstart: 1 assets\nstrategy   return   Sharpe   closed trades\n"
+            "-------\nmomo       -31.68%     0.01             610\n```\n")
+    (tmp_path / "momo").mkdir()
+    metrics = {"with_costs": {"total_return": -0.3168, "sharpe": 0.0104, "max_drawdown": -0.5,
+                              "n_trades": 610, "n_open_trades": 0},
+               "without_costs": {"total_return": -0.2}}
+    (tmp_path / "momo" / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    _check_quickstart_numbers(text, tmp_path)
+    with pytest.raises(AssertionError, match="return"):
+        _check_quickstart_numbers(text.replace("-31.68%", "-32.00%"), tmp_path)
+    with pytest.raises(AssertionError, match="closed trades"):
+        _check_quickstart_numbers(text.replace("610", "616"), tmp_path)
