@@ -33,7 +33,8 @@ def get_strategy(name: str, **config: Any) -> Any:
         raise ConfigError(
             f"unknown strategy {name!r}{did_you_mean(str(name), STRATEGIES)}; valid "
             f"strategies: {', '.join(strategy_names())}")
-    return cls(**config)
+    build = getattr(cls, "build", None)  # composites get their parts built here
+    return build(config, get_strategy) if callable(build) else cls(**config)
 
 
 def get_analyst(name: str, **config: Any) -> Any:

@@ -323,36 +323,41 @@ def tune(
     if failed:
         raise DataError("tuning failed: " + "; ".join(r.describe_failure() for r in failed[:3]))
 
-    written = {}
-    for symbol in groups:
-        study = optuna.load_study(study_name=f"{space.analyst}-{symbol}",
-                                  storage=_storage(storage_url))
-        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if not complete:
-            raise DataError(f"symbol {symbol}: no trial completed ({len(study.trials)} pruned "
-                            f"or failed); widen the search space or give more data")
-        best = study.best_trial
-        overrides = json.loads(json.dumps(base))
-        for name, value in best.params.items():
-            _set_dotted(overrides, name, value)
-        first, fit_end, last = periods[symbol]
-        record = {
-            "analyst": space.analyst, "symbol": symbol, "metric": space.objective,
-            "direction": space.study_direction, "value": best.value,
-            "trial": best.number, "params": best.params, "overrides": overrides,
-            "config": best.user_attrs["config"], "validation": best.user_attrs["metrics"],
-            "latency": best.user_attrs["latency"],
-            "trials": {state.name.lower(): sum(t.state == state for t in study.trials)
-                       for state in optuna.trial.TrialState},
-            "study": study.study_name, "storage": _redact(storage_url),
-            "tuning_period": {"start": str(first), "fit_end": str(fit_end),
-                              "end": str(last)},
-            "tuned_on": {"first_bar": str(first), "last_bar": str(last),
-                         "data_hash": data_hash(groups[symbol])},
-        }
-        (folder / f"{symbol}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-        written[symbol] = record
-    return written
+    return {symbol: _write_best(space, symbol, base, periods[symbol], groups[symbol],
+                                storage_url, folder) for symbol in groups}
+
+
+def _write_best(space: SearchSpace, symbol: str, base: dict[str, Any], period: tuple,
+                data: pl.DataFrame, storage_url: str, folder: Path) -> dict[str, Any]:
+    """The best trial of a symbol's study, written as ``<folder>/<symbol>.json``."""
+    import optuna
+
+    study = optuna.load_study(study_name=f"{space.analyst}-{symbol}",
+                              storage=_storage(storage_url))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise DataError(f"symbol {symbol}: no trial completed ({len(study.trials)} pruned "
+                        f"or failed); widen the search space or give more data")
+    best = study.best_trial
+    overrides = json.loads(json.dumps(base))
+    for name, value in best.params.items():
+        _set_dotted(overrides, name, value)
+    first, fit_end, last = period
+    record = {
+        "analyst": space.analyst, "symbol": symbol, "metric": space.objective,
+        "direction": space.study_direction, "value": best.value,
+        "trial": best.number, "params": best.params, "overrides": overrides,
+        "config": best.user_attrs["config"], "validation": best.user_attrs["metrics"],
+        "latency": best.user_attrs["latency"],
+        "trials": {state.name.lower(): sum(t.state == state for t in study.trials)
+                   for state in optuna.trial.TrialState},
+        "study": study.study_name, "storage": _redact(storage_url),
+        "tuning_period": {"start": str(first), "fit_end": str(fit_end), "end": str(last)},
+        "tuned_on": {"first_bar": str(first), "last_bar": str(last),
+                     "data_hash": data_hash(data)},
+    }
+    (folder / f"{symbol}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record
 
 
 def trial_seed(seed: int, symbol: str, trial: int) -> int:

@@ -127,6 +127,34 @@ def _check_weights(plan: WeightPlan, panel: Panel, max_gross: float, max_net: fl
             )
 
 
+def _simulate_signals(plan: SignalPlan, panel: Panel, fill_mode: int, book, params,
+                      record_positions: bool):
+    """Check a signal plan, resolve conflicting flags and run the signals loop."""
+    flags = [_bool_matrix(getattr(plan, k), panel, k)
+             for k in ("long_entry", "long_exit", "short_entry", "short_exit")]
+    le, lx, se, sx = flags
+    # conflicting flags on one bar are ignored: first an entry and an exit of the same
+    # side, then a long and a short entry (the same rule as vectorbt's defaults)
+    le, lx = le & ~lx, lx & ~le
+    se, sx = se & ~sx, sx & ~se
+    le, se = le & ~se, se & ~le
+    if plan.size_type not in _SIZE_KINDS:
+        raise ConfigError(f"size_type must be one of {sorted(_SIZE_KINDS)}, "
+                          f"got {plan.size_type!r}")
+    size = np.broadcast_to(np.asarray(plan.size, dtype=np.float64),
+                           (panel.n_bars, panel.n_assets))
+    if not np.isfinite(size).all() or (size < 0).any():
+        raise DataError("signal size must be finite and >= 0 (direction comes from the "
+                        "entry flags)")
+    n_orders = _order_capacity(int(np.count_nonzero(le | lx | se | sx)), panel, params)
+    recs = new_records(panel.n_bars, panel.n_assets, n_orders,
+                       record_positions=record_positions)
+    simulate_signals_nb(panel.open, panel.high, panel.low, panel.close, panel.volume, le, lx,
+                        se, sx, np.ascontiguousarray(size), _SIZE_KINDS[plan.size_type],
+                        fill_mode, book, params, recs)
+    return recs
+
+
 def _bool_matrix(a: np.ndarray, panel: Panel, name: str) -> np.ndarray:
     a = np.asarray(a)
     if a.shape != (panel.n_bars, panel.n_assets):
@@ -243,29 +271,7 @@ def run_backtest(
         simulate_weights_nb(panel.open, panel.high, panel.low, panel.close, volume, weights,
                             fill_mode, book, params, recs)
     elif isinstance(plan, SignalPlan):
-        flags = [_bool_matrix(getattr(plan, k), panel, k)
-                 for k in ("long_entry", "long_exit", "short_entry", "short_exit")]
-        le, lx, se, sx = flags
-        # conflicting flags on one bar are ignored: first an entry and an exit of the same
-        # side, then a long and a short entry (the same rule as vectorbt's defaults)
-        le, lx = le & ~lx, lx & ~le
-        se, sx = se & ~sx, sx & ~se
-        le, se = le & ~se, se & ~le
-        if plan.size_type not in _SIZE_KINDS:
-            raise ConfigError(f"size_type must be one of {sorted(_SIZE_KINDS)}, "
-                              f"got {plan.size_type!r}")
-        size = np.broadcast_to(np.asarray(plan.size, dtype=np.float64),
-                               (panel.n_bars, panel.n_assets))
-        if not np.isfinite(size).all() or (size < 0).any():
-            raise DataError("signal size must be finite and >= 0 (direction comes from the "
-                            "entry flags)")
-        n_orders = _order_capacity(int(np.count_nonzero(le | lx | se | sx)), panel, params)
-        recs = new_records(panel.n_bars, panel.n_assets, n_orders,
-                           record_positions=record_positions)
-        simulate_signals_nb(panel.open, panel.high, panel.low, panel.close, volume, le, lx, se,
-                            sx,
-                            np.ascontiguousarray(size), _SIZE_KINDS[plan.size_type], fill_mode,
-                            book, params, recs)
+        recs = _simulate_signals(plan, panel, fill_mode, book, params, record_positions)
     else:
         raise ConfigError(f"strategy returned {type(plan).__name__}, expected a WeightPlan or "
                           "SignalPlan")

@@ -15,6 +15,7 @@ meets the target, up to ``max_leverage`` gross.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -157,11 +158,21 @@ class VolTargetStrategy(ConfiguredStrategy):
     config_class: ClassVar[type[StrategyConfig]] = VolTargetConfig
     config: VolTargetConfig
 
-    def plan(self, panel: Panel, signals: pl.DataFrame | None = None) -> WeightPlan:
-        from strategies._registry import get_strategy
+    @classmethod
+    def build(cls, values: dict[str, Any], lookup: Callable[..., Any]) -> VolTargetStrategy:
+        """The overlay with its wrapped strategy built by ``lookup`` (a registry's
+        ``get_strategy``), so this module never looks names up itself."""
+        overlay = cls(**values)
+        overlay.inner = lookup(overlay.config.strategy, **overlay.config.config)
+        return overlay
 
+    def plan(self, panel: Panel, signals: pl.DataFrame | None = None) -> WeightPlan:
         cfg = self.config
-        inner = get_strategy(cfg.strategy, **cfg.config).plan(panel, signals)
+        wrapped = getattr(self, "inner", None)
+        if wrapped is None:
+            raise ConfigError("vol_target is built with its wrapped strategy: use "
+                              "get_strategy('vol_target', strategy=..., ...)")
+        inner = wrapped.plan(panel, signals)
         if not isinstance(inner, WeightPlan):
             raise ConfigError(f"vol_target wraps strategies that emit target weights; "
                               f"{cfg.strategy!r} emits entry/exit signals")

@@ -54,4 +54,5 @@ def get_strategy(name: str, **config: Any) -> ConfiguredStrategy:
             f"unknown strategy {name!r}{did_you_mean(str(name), REGISTRY)}; valid strategies: "
             f"{', '.join(available())}"
         )
-    return cls(**config)
+    build = getattr(cls, "build", None)  # composites get their parts built by this registry
+    return build(config, get_strategy) if callable(build) else cls(**config)

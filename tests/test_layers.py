@@ -190,3 +190,17 @@ def test_checker_sees_a_planted_violation(tmp_path):
     assert ("reports.metrics", 2) in edges and ("engine.kernels.step", 3) in edges
     assert not _allowed("engine.sub.mod", "reports.metrics")
     assert _private_owner("alfred.sweep._run") == "alfred.sweep"
+
+
+def test_functions_stay_readable_outside_the_kernels():
+    """No function over 100 lines outside the numba kernels (HOUSE_STYLE)."""
+    long = []
+    for name, path in SOURCES.items():
+        if ".kernels" in name or name.endswith("_kernels"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 100:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert not long, "functions over 100 lines: " + ", ".join(long)

@@ -23,6 +23,18 @@ from ._align import HASH_SEED
 from ._messages import did_you_mean, fmt_ts, preview
 
 
+def _check_frame(frame: object, column: str, source: str) -> None:
+    if not isinstance(frame, pl.DataFrame):
+        raise DataError(f"{source}: expected a polars DataFrame, got {type(frame).__name__}.")
+    missing = [c for c in ("ts", "asset", column) if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {preview(missing)}; found {preview(frame.columns)}."
+            f"{did_you_mean(column, frame.columns) if column in missing else ''} Fix: signals "
+            f"are long frames with 'ts', 'asset' and one column per signal."
+        )
+
+
 def signals_to_matrix(
     frame: pl.DataFrame,
     panel: Panel,
@@ -43,15 +55,7 @@ def signals_to_matrix(
     ``allow_nan`` (then they stay NaN, i.e. "no instruction").
     Time-zone-aware ``ts`` are compared as UTC instants, like ``Panel.ts``.
     """
-    if not isinstance(frame, pl.DataFrame):
-        raise DataError(f"{source}: expected a polars DataFrame, got {type(frame).__name__}.")
-    missing = [c for c in ("ts", "asset", column) if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {preview(missing)}; found {preview(frame.columns)}."
-            f"{did_you_mean(column, frame.columns) if column in missing else ''} Fix: signals "
-            f"are long frames with 'ts', 'asset' and one column per signal."
-        )
+    _check_frame(frame, column, source)
     matrix = np.full((panel.n_bars, panel.n_assets), np.nan)
     if frame.height == 0:
         return matrix
