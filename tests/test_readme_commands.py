@@ -86,6 +86,7 @@ def test_every_readme_command_runs_verbatim_from_a_fresh_copy(tmp_path):
     env.pop("ALFRED_RUNS_DIR", None)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()}
     outputs = {}
     for command in filter(None, map(runnable, readme_commands(text))):
         done = subprocess.run(["bash", "-c", command], cwd=copy, env=env, capture_output=True,
@@ -98,7 +99,7 @@ def test_every_readme_command_runs_verbatim_from_a_fresh_copy(tmp_path):
             assert re.search(r"\b0 failed\b", done.stdout + done.stderr), done.stdout[-2000:]
     # nothing was written outside the copy's own runs/ folder
     written = {p.relative_to(copy).parts[0] for p in copy.rglob("*")
-               if p.is_file() and p.stat().st_mtime > README.stat().st_mtime
+               if p.is_file() and before.get(p) != p.stat().st_mtime_ns
                and not p.relative_to(copy).parts[0].startswith(".")}
     assert written <= {"runs"}, f"README commands wrote outside runs/: {sorted(written)}"
     _check_quickstart_numbers(text, copy / "runs" / "quickstart")
