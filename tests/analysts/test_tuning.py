@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 pytest.importorskip("optuna")
 pytest.importorskip("torch")
 
-from analysts import get_analyst  # noqa: E402
 from alfred.cli.analyst import analyst_app, tune_command  # noqa: E402
+from analysts import get_analyst  # noqa: E402
 from analysts.tuning import load_search_space, parse_search_space, promote, tune  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from tests.analysts._ml_helpers import SHORT_FEATURES, TINY_TRAIN, close_only, ohlcv_bars  # noqa: E402
