@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks._config import SuiteConfig
-from benchmarks._machine import machine_info
 from benchmarks._frames import w3_frames
+from benchmarks._machine import machine_info
 from benchmarks._resources import cold_start, large_workload, peak_memory
 from benchmarks._workloads import universe, w1, w2, w3
 
