@@ -337,8 +337,13 @@ class TrainableAnalyst(ConfiguredAnalyst):
                 }
             (staging / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
             if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
+                _check_replaceable(target)
+                retired = target.parent / f".{target.name}.old-{os.getpid()}"
+                os.replace(target, retired)
+                os.replace(staging, target)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -439,6 +444,15 @@ def read_tuned_configs(path: str, analyst: str) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"analyst {analyst!r}: {file}: {symbol} sets {sorted(bad)}, which "
                               f"cannot be tuned per symbol; remove them")
     return data["symbols"]
+
+
+def _check_replaceable(target: Path) -> None:
+    """Only a folder a saved analyst wrote may be replaced (never a folder of yours)."""
+    try:
+        read_meta(target)
+    except DataError:
+        raise ConfigError(f"{target} exists and is not a saved analyst; Alfred will not "
+                          "replace it. Choose another folder") from None
 
 
 def read_meta(path: Path) -> dict[str, Any]:

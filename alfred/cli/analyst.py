@@ -133,6 +133,8 @@ def train_command(
     epochs: EpochsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     trust_scenario: TrustOpt = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace analysts saved earlier in --out "
+                                            "(only folders a saved analyst wrote).")] = False,
 ) -> None:
     """Fit the scenario's trainable analysts and save them (safetensors + config.json)."""
     from analysts import get_analyst
@@ -145,6 +147,10 @@ def train_command(
         table = Table(title=f"{loaded.name}: trained up to {until} ({why})")
         for column in ("analyst", "units", "best epoch", "val loss", "seconds", "saved to"):
             table.add_column(column)
+        taken = [str(target / label) for label, _, _ in specs if (target / label).exists()]
+        if taken and not overwrite:
+            raise ConfigError(f"{', '.join(taken)} already exist(s); pass --overwrite to "
+                              "replace saved analysts, or another --out")
         for label, name, config in specs:
             model = get_analyst(name, **_override(config, device, epochs, quiet))
             model.fit(bars, until=until)

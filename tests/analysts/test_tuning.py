@@ -164,3 +164,21 @@ def test_cli_train_evaluate_tune_promote(cli, tmp_path):
     assert result.exit_code == 0 and "tuned_configs" in result.output
     missing = runner.invoke(cli, ["tune", str(scenario), "--trials", "1"])
     assert missing.exit_code == 2 and "no search space given" in missing.output
+
+
+def test_cli_train_replaces_only_saved_analysts_and_only_when_asked(cli, tmp_path):
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(SCENARIO)
+    runner = CliRunner()
+    args = ["analyst", "train", str(scenario), "--out", str(tmp_path / "models"), "--quiet"]
+    assert runner.invoke(cli, args).exit_code == 0
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
+    notes = tmp_path / "mine" / "magnitude"
+    notes.mkdir(parents=True)
+    (notes / "keep.txt").write_text("x")
+    refused = runner.invoke(cli, ["analyst", "train", str(scenario), "--out",
+                                  str(tmp_path / "mine"), "--quiet", "--overwrite"])
+    assert refused.exit_code == 2 and "not a saved analyst" in refused.output
+    assert (notes / "keep.txt").is_file()
