@@ -50,8 +50,10 @@ class RayExecutor(Executor):
         if ray.is_initialized():
             self._owns_ray = False  # the caller's own Ray session: use it, leave it running
         elif address == "local":
-            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, runtime_env=env)
+            # address="local": a new private instance even when another Ray runs on this
+            # machine (or a dead one left its address file behind)
+            ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False, runtime_env=env)
             self._owns_ray = True
         else:
             if address != "auto":
