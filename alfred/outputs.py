@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.errors import ConfigError
+from engine.files import swap_in
 
 MARKER = ".alfred-run"
 _STALE_AFTER_S = 60.0  # a staging folder untouched this long belongs to a dead run
@@ -128,16 +129,12 @@ def remove_stale_staging(parent: Path, min_age_s: float = _STALE_AFTER_S) -> Non
 
 def publish(staging: Path, target: Path, overwrite: bool) -> None:
     """Move the finished run into place; an old run is removed only once the new one is in."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    if not overwrite:  # created by someone else while we ran
-        raise ConfigError(f"output folder {target} appeared during the run; pass --overwrite")
-    check_replaceable(target, overwrite=True)
-    retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
+    if target.exists():
+        if not overwrite:  # created by someone else while we ran
+            raise ConfigError(f"output folder {target} appeared during the run; pass "
+                              "--overwrite")
+        check_replaceable(target, overwrite=True)
+    swap_in(staging, target)
 
 
 @contextlib.contextmanager

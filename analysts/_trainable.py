@@ -15,7 +15,6 @@ Torch is imported inside the methods: ``import analysts`` must stay light.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 import warnings
@@ -36,6 +35,7 @@ from analysts.base import AnalystConfig, TimeLike
 from analysts.features import FeatureConfig, FeatureScaler
 from analysts.training import TrainConfig
 from engine.errors import ConfigError, DataError
+from engine.files import swap_in
 
 FORMAT_VERSION = 1
 POOLED = "*"  # unit key of the model shared by every asset
@@ -338,12 +338,7 @@ class TrainableAnalyst(ConfiguredAnalyst):
             (staging / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
             if target.exists():
                 _check_replaceable(target)
-                retired = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.replace(target, retired)
-                os.replace(staging, target)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(staging, target)
+            swap_in(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

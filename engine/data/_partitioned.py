@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from engine.errors import DataError
+from engine.files import swap_in
 
 MARKER = "dataset.json"
 PARTITION_ROWS = 5_000_000  # an import larger than this is written partitioned
@@ -53,13 +53,7 @@ def write_partitioned(bars: pl.DataFrame, target: Path) -> Path:
             "rows": bars.height,
         }
         (staging / MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, retired)
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
