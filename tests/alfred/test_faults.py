@@ -52,8 +52,9 @@ def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_staging_folder(tmp_path
          "--workers", "1", "--quiet"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        # a variant is being written: its hidden staging folder exists in runs/
-        assert _wait(lambda: any((out / "runs").glob(".*.partial-*")), 180)
+        # mid-sweep: a first variant is journaled and the worker is on the next ones
+        journal = out / "tasks.jsonl"
+        assert _wait(lambda: journal.is_file() and journal.read_text().count("\n") >= 1, 180)
         workers = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
