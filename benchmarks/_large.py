@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._probe import _status_mb
+
 MINUTES_PER_SESSION = 390  # 09:30-16:00
 W4_DEFAULTS = {"copies": 100, "n_bars": None, "seed": 7, "noise_sigma": 0.005,
                "lookback": 252, "skip": 21, "capital": 1_000_000.0}
@@ -109,17 +111,6 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
-
-
-def _status_mb(key: str) -> float | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(key):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def _stage(stages: list[dict[str, Any]], name: str, fn: Callable[[], Any]) -> Any:
