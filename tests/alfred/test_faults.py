@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.executor.test_faults import alive, wait_for
+
 psutil = pytest.importorskip("psutil")
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -27,22 +29,6 @@ sweep: {params: {costs.slippage_bps: [1, 2, 3, 4, 5, 6, 7, 8]}}
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_staging_folder(tmp_path):
     scenario = tmp_path / "s.yaml"
     scenario.write_text(SWEEP)
@@ -54,7 +40,7 @@ def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_staging_folder(tmp_path
     try:
         # mid-sweep: a first variant is journaled and the worker is on the next ones
         journal = out / "tasks.jsonl"
-        assert _wait(lambda: journal.is_file() and journal.read_text().count("\n") >= 1, 180)
+        assert wait_for(lambda: journal.is_file() and journal.read_text().count("\n") >= 1, 180)
         workers = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
@@ -64,7 +50,7 @@ def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_staging_folder(tmp_path
     assert process.returncode == 130, stderr
     assert "SIGTERM" in stderr and "interrupted" in stderr and "Traceback" not in stderr
     assert not list(tmp_path.rglob(".*.partial-*"))  # the worker's finally removed it
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(alive(pid) for pid in workers)
     assert (out / "sweep.yaml").is_file()  # the sweep folder stays, to be resumed
 
 
@@ -96,14 +82,14 @@ def test_a_report_worker_dies_with_its_killed_parent_and_gets_its_job_by_pipe(tm
     try:
         worker = int(parent.stdout.readline())
         # the worker is writing the report (metrics first, then plots and tear sheet)
-        assert _wait(lambda: (tmp_path / "run" / "metrics.json").is_file(), 120)
+        assert wait_for(lambda: (tmp_path / "run" / "metrics.json").is_file(), 120)
         assert not list(tmp_path.glob("*.job"))  # the job came over a pipe, not a file
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
         killed = time.monotonic()
-        assert _wait(lambda: not _alive(worker), 5)
+        assert wait_for(lambda: not alive(worker), 5)
         assert time.monotonic() - killed < 2.5
     finally:
         for pid in (parent.pid, worker):
-            if pid is not None and _alive(pid):
+            if pid is not None and alive(pid):
                 os.kill(pid, signal.SIGKILL)
