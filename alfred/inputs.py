@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from alfred.scenario import AnalystSpec, Benchmark, Scenario
+from alfred.scenario import AnalystSpec, Benchmark, Scenario, inherit_train_start
 from engine.errors import ConfigError, DataError
 from engine.panel import Panel
 from engine.text import preview
@@ -327,12 +327,14 @@ def _check_regime_covered(scenario: Scenario, history: pl.DataFrame, source: str
 
 
 def build_analysts(scenario: Scenario) -> list:
-    """Instantiate every analyst; errors name the scenario key."""
+    """Instantiate every analyst; errors name the scenario key. Analysts that train take
+    the scenario's ``train_start`` unless their config sets their own."""
     from analysts import get_analyst
 
     built = []
     for i, spec in enumerate(scenario.analysts):
         config = resolve_analyst_paths(spec, scenario)
+        config = inherit_train_start(spec.name, config, scenario.train_start)
         try:
             built.append(get_analyst(spec.name, **config))
         except ConfigError as exc:

@@ -242,6 +242,13 @@ class Scenario(_Strict):
         description="analysts are fit on bars up to and including this date; the backtest "
         "starts at the first bar after it so no decision uses in-sample signals",
     )
+    train_start: date | None = Field(
+        default=None,
+        description="the first bar any analyst that trains may learn a label from (earlier "
+        "bars still warm up its features); an analyst's own config.train_start overrides "
+        "it. Analysts that learn nothing (momentum, naive, file, a foundation model "
+        "without fine_tune) do not take it",
+    )
     strategy: StrategySpec | None = None
     strategies: list[StrategySpec] | None = None
     costs: Costs = Field(default_factory=Costs)
@@ -286,6 +293,29 @@ class Scenario(_Strict):
     @classmethod
     def _representable(cls, value: date | None) -> date | None:
         return _in_supported_range(value, "train_until")
+
+    @field_validator("train_start")
+    @classmethod
+    def _train_start_fits(cls, value: date | None, info: ValidationInfo) -> date | None:
+        value = _in_supported_range(value, "train_start")
+        if value is None:
+            return value
+        specs = info.data.get("analysts") or []
+        if not any(analyst_trains(s.name, s.config) for s in specs):
+            names = ", ".join(s.name for s in specs) or "none"
+            raise ValueError(f"train_start is set but no analyst here trains (analysts: "
+                             f"{names}); only lstm, magnitude and a foundation model with "
+                             "fine_tune learn from bars. Drop train_start")
+        until, data = info.data.get("train_until"), info.data.get("data")
+        start = data.start if data is not None else None
+        if until is not None and value >= until:
+            raise ValueError(f"train_start {value} is not before train_until {until} (the "
+                             "analysts' cut-off); move train_start earlier")
+        if until is None and start is not None and value >= start:
+            raise ValueError(f"train_start {value} is not before data.start {start} (without "
+                             "train_until the analysts are fit up to the backtest's first "
+                             "bar); move train_start earlier or set train_until")
+        return value
 
     @field_validator("benchmark", mode="before")
     @classmethod
@@ -363,6 +393,54 @@ class Scenario(_Strict):
         clone._base_dir = None if base_dir is None else Path(base_dir).resolve()
         clone._source = source if source is not None else self._source
         return clone
+
+
+def analyst_trains(name: str, config: dict[str, Any]) -> bool:
+    """Whether analyst ``name`` with ``config`` learns from the scenario's bars, and so
+    takes ``train_start``: a trainable analyst, a foundation model with ``fine_tune``, or
+    a composite with such a member. Unknown names are left to the registry's error."""
+    from analysts import REGISTRY
+
+    cls = REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
+        return False
+    fields = cls.config_class.model_fields
+    if "train_start" in fields:
+        return "fine_tune" not in fields or config.get("fine_tune") is not None
+    return any(analyst_trains(m["name"], m.get("config") or {}) for m in _members(config))
+
+
+def inherit_train_start(name: str, config: dict[str, Any], start: date | None
+                        ) -> dict[str, Any]:
+    """``config`` with the scenario's ``train_start`` filled in where the analyst (or a
+    member of a composite) trains and does not set its own."""
+    if start is None or not analyst_trains(name, config):
+        return config
+    out = dict(config)
+    if "members" in out and isinstance(out["members"], list):
+        out["members"] = [_inherit_member(m, start) for m in out["members"]]
+    for key in ("calm", "volatile"):
+        if isinstance(out.get(key), dict):
+            out[key] = _inherit_member(out[key], start)
+    from analysts import REGISTRY
+
+    if "train_start" in REGISTRY[name].config_class.model_fields:
+        out.setdefault("train_start", start)
+    return out
+
+
+def _members(config: dict[str, Any]) -> list[dict[str, Any]]:
+    members = config.get("members") if isinstance(config.get("members"), list) else []
+    members = [*members, *(config[k] for k in ("calm", "volatile")
+                           if isinstance(config.get(k), dict))]
+    return [m for m in members if isinstance(m, dict) and isinstance(m.get("name"), str)]
+
+
+def _inherit_member(member: Any, start: date) -> Any:
+    if not isinstance(member, dict) or not isinstance(member.get("name"), str):
+        return member
+    config = member.get("config") if isinstance(member.get("config"), dict) else {}
+    return {**member, "config": inherit_train_start(member["name"], config, start)}
 
 
 def parse_scenario(

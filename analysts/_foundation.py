@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from analysts._aggregate import parse_aggregate, summarise_paths
 from analysts._bars import as_datetime, check_bars
@@ -51,6 +51,15 @@ class ForecastConfig(AnalystConfig):
     pretrained_through: date | None = Field(None, description="last date of the model's "
                                             "pretraining data (default: the weights "
                                             f"folder's {PRETRAINED_FILE}, if any)")
+    train_start: datetime | date | None = Field(None, description="with fine_tune: no "
+                                                "training window starts before this bar")
+
+    @model_validator(mode="after")
+    def _train_start_needs_fine_tune(self) -> ForecastConfig:
+        if self.train_start is not None and getattr(self, "fine_tune", None) is None:
+            raise ValueError("train_start applies to fine-tuning only; add a fine_tune block "
+                             "or drop train_start (a pretrained model learns nothing here)")
+        return self
 
     @field_validator("aggregate")
     @classmethod
@@ -122,7 +131,8 @@ class ForecastAnalyst(ConfiguredAnalyst):
     def fit(self, bars: pl.DataFrame, until: TimeLike | None = None, *,
             on_epoch: Any = None) -> Self:
         """A pretrained model needs no fit; with a ``fine_tune`` block in the config the
-        model adapts to the bars up to ``until`` (:meth:`fine_tune`)."""
+        model adapts to the bars up to ``until`` (from ``train_start``, when set: no
+        training window holds an earlier bar) (:meth:`fine_tune`)."""
         frame = check_bars(bars, self.name)
         cut = as_datetime(until, frame["ts"].dtype, "until") if until is not None else \
             frame["ts"].max()
@@ -130,7 +140,15 @@ class ForecastAnalyst(ConfiguredAnalyst):
         spec = getattr(self.config, "fine_tune", None)
         if spec is not None:
             full = _with_columns(bars, frame, self.columns, self.name)
-            self.training = self.fine_tune(full.filter(pl.col("ts") <= cut), spec, on_epoch)
+            window = pl.col("ts") <= cut
+            if self.config.train_start is not None:
+                first = as_datetime(self.config.train_start, frame["ts"].dtype, "train_start")
+                if first >= cut:
+                    raise DataError(f"analyst {self.name!r}: train_start {first} is not before "
+                                    f"the fit's cut-off {cut}; move train_start earlier or "
+                                    "the cut-off later")
+                window = window & (pl.col("ts") >= first)
+            self.training = self.fine_tune(full.filter(window), spec, on_epoch)
         if self.config.tuned_configs is not None:
             self._fit_symbols(bars, until, on_epoch)
         return self

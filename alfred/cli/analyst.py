@@ -68,8 +68,10 @@ def _scenario_bars(path: str, trust: bool = False) -> tuple[Any, pl.DataFrame]:
 
 def _analyst_specs(scenario: Any, only: str | None,
                    trainable: bool) -> list[tuple[str, str, dict[str, Any]]]:
-    """(label, registry name, config) of the scenario's analysts, paths resolved."""
+    """(label, registry name, config) of the scenario's analysts, paths resolved and the
+    scenario's train_start inherited."""
     from alfred.inputs import resolve_analyst_paths
+    from alfred.scenario import inherit_train_start
     from analysts import REGISTRY, ForecastAnalyst, TrainableAnalyst
 
     specs = []
@@ -80,7 +82,8 @@ def _analyst_specs(scenario: Any, only: str | None,
             continue
         if only is not None and spec.name != only:
             continue
-        config = resolve_analyst_paths(spec, scenario)
+        config = inherit_train_start(spec.name, resolve_analyst_paths(spec, scenario),
+                                     scenario.train_start)
         names = [s.name for s in scenario.analysts]
         label = spec.name if names.count(spec.name) == 1 else f"{spec.name}-{i}"
         specs.append((label, spec.name, config))
