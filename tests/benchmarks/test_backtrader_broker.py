@@ -35,13 +35,19 @@ Divergences, each tested below as a divergence with its sign and size:
    every bar after the opening fill's bar through the exit bar; ours accrues
    ``1 / periods_per_year`` per bar at each close the short is held (the opening bar
    included, the exit bar not).
-9. Leverage limits: backtrader has none beyond cash >= 0, so it opens a short of any
+9. Slippage at the bar's edge: backtrader's ``set_slippage_perc`` (default
+   ``slip_out=False``) caps a slipped fill at the bar's high (buys) or low (sells); ours
+   always fills at ``open * (1 +- slippage_bps / 1e4)``, even beyond the range.
+   With ``slip_out=True`` the two are equal.
+10. Leverage limits: backtrader has none beyond cash >= 0, so it opens a short of any
    size; ours cuts it at the net limit (``partial``, ``leverage_limit``).
-10. Bookkeeping only: with cheat-on-close backtrader books a bar's fills in the next bar's
+11. Bookkeeping only: with cheat-on-close backtrader books a bar's fills in the next bar's
     broker cycle, so the value it reports in ``next()`` of bar t is ours plus the
-    commission of bar t's fills (the comparison subtracts backtrader's own commissions).
+    commission of bar t's fills, and it dates trades by that next bar (the comparison
+    subtracts backtrader's own commissions and shifts its trade dates back a bar).
 
-Cash interest (``cash_rate``) and bps spread have no backtrader counterpart.
+Cash interest (``cash_rate``), the bps half-spread, volume caps and market impact have
+no backtrader counterpart and are off here.
 """
 
 from __future__ import annotations
@@ -163,10 +169,14 @@ class Scripted(bt.Strategy):
 
 
 def run_bt(panel: Panel, script: dict[int, list[tuple[str, str, Any]]], *, coc: bool = False,
-           capital: float = CAPITAL, commission: float = FEE_BPS / 1e4, **comm: Any) -> BtRun:
+           capital: float = CAPITAL, commission: float = FEE_BPS / 1e4,
+           slippage: tuple[float, bool] | None = None, **comm: Any) -> BtRun:
+    """``slippage``: (fraction, slip_out) for ``set_slippage_perc`` on market orders."""
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.broker.set_cash(capital)
     cerebro.broker.set_coc(coc)
+    if slippage is not None:
+        cerebro.broker.set_slippage_perc(slippage[0], slip_open=True, slip_out=slippage[1])
     cerebro.broker.setcommission(commission=commission, **comm)
     for j, name in enumerate(panel.assets):
         has = np.isfinite(panel.close[:, j])
@@ -533,7 +543,7 @@ def test_divergence_short_borrow_by_calendar_days_vs_per_bar():
     assert ours.equity["borrow"].sum() == pytest.approx(ours_borrow, rel=VALUE_REL)
     assert theirs.trades[0]["fees"] == pytest.approx(theirs_borrow, rel=VALUE_REL)
     assert ours.final_equity - theirs.values[-1] == pytest.approx(
-        theirs_borrow - ours_borrow, rel=1e-6)
+        theirs_borrow - ours_borrow, rel=VALUE_REL)
     assert days > t1 - t0  # weekends: calendar days outnumber bars
 
 
@@ -548,3 +558,31 @@ def test_divergence_no_leverage_limit_in_backtrader():
     # |net| <= equity after the fill's commission: q * open * (1 + fee) <= capital
     assert _order(ours)["filled_qty"] == np.floor(
         CAPITAL / (panel.open[1, 0] * (1 + FEE_BPS / 1e4))) < want / 1.9
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_slippage_in_the_fill_price(seed):
+    panel = _window("indices", 20 + seed, 200)
+    plan, script = signal_plan(panel, _random_targets(panel, seed, 0.3))
+    slip = 5.0  # bps
+    ours = run_ours(panel, plan, fill="next_open", slippage_bps=slip)
+    theirs = run_bt(panel, script, slippage=(slip / 1e4, True))
+    assert_equal_runs(ours, theirs, panel, coc=False)
+    sides = np.sign(ours.fills["qty"].to_numpy())
+    assert (ours.fills["price"] / ours.fills["ref_price"]).to_numpy() == pytest.approx(
+        1 + sides * slip / 1e4, rel=PRICE_REL)
+
+
+def test_divergence_slippage_capped_at_the_bars_high():
+    panel = _window("indices", 23, 250, n_assets=1)
+    slip = 20.0 / 1e4
+    edge = np.nonzero(panel.open[1:, 0] * (1 + slip) > panel.high[1:, 0])[0]
+    t = int(edge[0])  # a buy decided at t whose slipped open lies above bar t+1's high
+    plan, script = signal_plan(panel, {t: {panel.assets[0]: 10.0}})
+    ours = run_ours(panel, plan, fill="next_open", slippage_bps=slip * 1e4)
+    theirs = run_bt(panel, script, slippage=(slip, False))
+    high, slipped = panel.high[t + 1, 0], panel.open[t + 1, 0] * (1 + slip)
+    assert theirs.fills[0][3] == high < slipped
+    assert ours.fills["price"][0] == pytest.approx(slipped, rel=PRICE_REL)
+    assert ours.final_equity - theirs.values[-1] == pytest.approx(
+        -10.0 * (slipped - high) * (1 + FEE_BPS / 1e4), rel=VALUE_REL)
