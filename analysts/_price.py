@@ -13,10 +13,11 @@ import math
 from abc import ABC, abstractmethod
 from typing import ClassVar, Literal, Self
 
+import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from analysts._bars import as_datetime, check_bars, in_window, logistic
+from analysts._bars import AssetRows, as_datetime, bars_by_time, in_window, logistic
 from analysts._config import ConfiguredAnalyst
 from analysts.base import AnalystConfig, TimeLike
 
@@ -59,7 +60,7 @@ class MomentumConfig(AnalystConfig):
 class _PriceAnalyst(ConfiguredAnalyst, ABC):
     def fit(self, bars: pl.DataFrame, until: TimeLike | None = None) -> Self:
         """Nothing to learn; checks the bars (and ``until``) so bad input fails early."""
-        frame = check_bars(bars, self.name)
+        frame = bars_by_time(bars, self.name)
         if until is not None:
             as_datetime(until, frame["ts"].dtype, "until")
         return self
@@ -67,13 +68,16 @@ class _PriceAnalyst(ConfiguredAnalyst, ABC):
     def predict(
         self, bars: pl.DataFrame, start: TimeLike | None = None, end: TimeLike | None = None
     ) -> pl.DataFrame:
-        # The whole history feeds the look-back; the window only trims the output.
-        signals = self._signals(check_bars(bars, self.name))
-        return in_window(signals, start, end).select(_OUTPUT).sort("ts", "asset")
+        # The whole history feeds the look-back; the window only trims the output. The
+        # frame is in (ts, asset) order and every step below keeps its row order, so the
+        # output needs no sort.
+        signals = self._signals(bars_by_time(bars, self.name))
+        return in_window(signals, start, end).select(_OUTPUT)
 
     @abstractmethod
     def _signals(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Signal columns for every (ts, asset) whose look-back is full."""
+        """Signal columns for every (ts, asset) whose look-back is full, in the row order
+        of ``frame`` (sorted by ts, asset)."""
 
 
 class NaiveAnalyst(_PriceAnalyst):
@@ -88,8 +92,10 @@ class NaiveAnalyst(_PriceAnalyst):
 
     def _signals(self, frame: pl.DataFrame) -> pl.DataFrame:
         horizon, scale = self.config.horizon, self.config.prob_scale
-        last = pl.col("close") / pl.col("close").shift(horizon).over("asset") - 1.0
-        frame = frame.with_columns(last.alias("pred_return")).drop_nulls("pred_return")
+        rows = AssetRows(frame)
+        close = frame["close"].to_numpy()
+        last = pl.col("close") / pl.Series(rows.lagged(close, horizon)) - 1.0
+        frame = rows.with_history(frame.with_columns(last.alias("pred_return")), horizon)
         ret = pl.col("pred_return")
         if scale is None:
             prob = pl.when(ret > 0).then(1.0).when(ret < 0).then(0.0).otherwise(0.5)
@@ -117,17 +123,17 @@ class MomentumAnalyst(_PriceAnalyst):
 
     def _signals(self, frame: pl.DataFrame) -> pl.DataFrame:
         lookback, skip = self.config.lookback, self.config.skip
-        close = pl.col("close")
-        recent = close.shift(skip).over("asset")
-        past = close.shift(lookback).over("asset")
+        rows = AssetRows(frame)
+        close = frame["close"].to_numpy()
+        recent = pl.Series(rows.lagged(close, skip))
+        past = pl.Series(rows.lagged(close, lookback))
         frame = frame.with_columns((recent / past - 1.0).alias("pred_return"))
         if self.config.prob_up_from == "time_series":
             n = lookback - skip
-            log_ret = close.log().diff().over("asset")
-            sigma = log_ret.rolling_std(n, ddof=1).shift(skip).over("asset")
-            frame = frame.with_columns(
-                (recent / past).log().alias("_trend"), sigma.alias("_sigma")
-            ).drop_nulls("pred_return")
+            frame = rows.with_history(frame.with_columns(
+                (recent / past).log().alias("_trend"),
+                pl.Series("_sigma", _return_std(rows, close, n, skip)),
+            ), lookback)
             trend, sigma = pl.col("_trend"), pl.col("_sigma")
             z = (
                 pl.when(sigma > 0)
@@ -135,13 +141,40 @@ class MomentumAnalyst(_PriceAnalyst):
                 .otherwise(trend.sign() * math.inf)
             )
         else:
-            frame = frame.drop_nulls("pred_return")
-            mom = pl.col("pred_return")
-            spread = mom.std(ddof=0).over("ts")
-            z = (
-                pl.when(spread > 0)
-                .then((mom - mom.mean().over("ts")) / spread)
-                .otherwise(0.0)
-            )
+            frame = _with_cross_section(rows.with_history(frame, lookback))
+            mom, spread = pl.col("pred_return"), pl.col("_spread")
+            z = pl.when(spread > 0).then((mom - pl.col("_mean")) / spread).otherwise(0.0)
         prob = logistic(z).fill_nan(0.5)  # inf*0 for a flat zero-vol trend -> no view
         return frame.with_columns(prob.alias("prob_up"), pl.col("pred_return").alias("score"))
+
+
+def _with_cross_section(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (sorted by ts) with ``_mean`` and ``_spread``: the mean and population std
+    of ``pred_return`` over the rows of the same ts. One group-by, spread back over each
+    ts's run of rows (a window expression would group once per use)."""
+    mom = pl.col("pred_return")
+    stats = frame.group_by("ts").agg(
+        mom.mean().alias("_mean"), mom.std(ddof=0).alias("_spread"), pl.len().alias("_n")
+    ).sort("ts")
+    counts = stats["_n"].to_numpy()
+    if counts.size and (counts == counts[0]).all():  # a full panel: a scalar repeat is faster
+        counts = counts[0]
+    return frame.with_columns(
+        pl.Series("_mean", np.repeat(stats["_mean"].to_numpy(), counts)),
+        pl.Series("_spread", np.repeat(stats["_spread"].to_numpy(), counts)),
+    )
+
+
+def _return_std(rows: AssetRows, close: np.ndarray, n: int, skip: int) -> np.ndarray:
+    """Per row: the sample std of its asset's last ``n`` log returns ending ``skip`` bars
+    back (NaN where the asset's history is shorter). Computed on the rows in (asset, ts)
+    order, each asset a contiguous slice, then put back in the frame's order."""
+    order, key = rows.by_asset()
+    by_asset = pl.DataFrame({"_key": key, "close": close[order]})
+    log_ret = pl.col("close").log().diff()
+    sigma = by_asset.select(
+        log_ret.rolling_std(n, ddof=1).shift(skip).over(pl.col("_key").set_sorted())
+    ).to_series().to_numpy()
+    out = np.empty_like(sigma)
+    out[order] = sigma
+    return out

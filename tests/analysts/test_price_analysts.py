@@ -185,3 +185,101 @@ def test_bad_bars_are_data_errors_naming_the_row():
 def test_config_errors(cls, config, message):
     with pytest.raises(ConfigError, match=message):
         cls(**config)
+
+
+# -- the fast path against the window-expression definition ------------------------------------
+def _reference(analyst, bars: pl.DataFrame) -> pl.DataFrame:
+    """The analysts' signals written as polars window expressions over each asset's rows
+    (sorted by asset, ts) and each ts's rows: slow on a large universe, obvious."""
+    frame = bars.select("ts", "asset", pl.col("close").cast(pl.Float64)).sort("asset", "ts")
+    close, config = pl.col("close"), analyst.config
+    if isinstance(analyst, NaiveAnalyst):
+        ret = close / close.shift(config.horizon).over("asset") - 1.0
+        frame = frame.with_columns(ret.alias("pred_return")).drop_nulls("pred_return")
+        r = pl.col("pred_return")
+        prob = (pl.when(r > 0).then(1.0).when(r < 0).then(0.0).otherwise(0.5)
+                if config.prob_scale is None else 1.0 / (1.0 + (-(r / config.prob_scale)).exp()))
+    else:
+        lookback, skip = config.lookback, config.skip
+        recent, past = close.shift(skip).over("asset"), close.shift(lookback).over("asset")
+        frame = frame.with_columns((recent / past - 1.0).alias("pred_return"))
+        if config.prob_up_from == "time_series":
+            n = lookback - skip
+            sigma = close.log().diff().over("asset").rolling_std(n, ddof=1).shift(skip)
+            frame = frame.with_columns((recent / past).log().alias("t"),
+                                       sigma.over("asset").alias("s")).drop_nulls("pred_return")
+            t, s = pl.col("t"), pl.col("s")
+            z = pl.when(s > 0).then(t / (s * math.sqrt(n))).otherwise(t.sign() * math.inf)
+        else:
+            frame = frame.drop_nulls("pred_return")
+            m = pl.col("pred_return")
+            spread = m.std(ddof=0).over("ts")
+            z = pl.when(spread > 0).then((m - m.mean().over("ts")) / spread).otherwise(0.0)
+        prob = (1.0 / (1.0 + (-z).exp())).fill_nan(0.5)
+    return (frame.with_columns(prob.alias("prob_up"), pl.col("pred_return").alias("score"))
+            .select("ts", "asset", "score", "prob_up", "pred_return").sort("ts", "asset"))
+
+
+def _fast_path_analysts():
+    return [NaiveAnalyst(horizon=2), NaiveAnalyst(prob_scale=0.03),
+            MomentumAnalyst(lookback=6, skip=2),
+            MomentumAnalyst(lookback=5, skip=1, prob_up_from="time_series")]
+
+
+@pytest.mark.parametrize("layout", ["full", "gappy", "shuffled", "flagged"])
+def test_fast_path_equals_the_window_definition_bit_for_bit(layout):
+    rng = np.random.default_rng(4)
+    bars = random_bars(rng, n_bars=40, n_assets=7)
+    if layout != "full":  # assets missing on some days, one listed late, one delisted
+        keep = rng.uniform(size=bars.height) > 0.15
+        keep &= ~((bars["asset"] == "S2") & (bars["ts"] < datetime(2024, 1, 15))).to_numpy()
+        keep &= ~((bars["asset"] == "S5") & (bars["ts"] > datetime(2024, 1, 25))).to_numpy()
+        bars = bars.filter(pl.Series(keep))
+    if layout == "shuffled":
+        bars = bars.sample(fraction=1.0, shuffle=True, seed=3)
+    if layout == "flagged":  # a ts column polars knows is sorted must not change a bit
+        bars = bars.with_columns(pl.col("ts").set_sorted())
+    for analyst in _fast_path_analysts():
+        got = analyst.predict(bars)
+        assert got.height > 0
+        assert got.equals(_reference(analyst, bars)), (layout, analyst.config)
+
+
+def test_output_is_sorted_by_ts_then_asset_and_starts_after_the_look_back():
+    bars = make_bars({"B": [1, 2, 3, 4, 5], "A": [5, 4, 3, 2, 1], "C": [2, NAN, 2, 3, 4]})
+    out = MomentumAnalyst(lookback=2).predict(bars.reverse())
+    keys = list(zip(out["ts"].to_list(), out["asset"].to_list(), strict=True))
+    assert keys == sorted(keys)
+    # C has no bar on day 2: its first momentum is on day 4 (two of its own bars back)
+    assert [d.day for d in out.filter(pl.col("asset") == "C")["ts"]] == [4, 5]
+
+
+def test_history_shorter_than_the_look_back_gives_no_rows():
+    bars = make_bars({"A": [1.0, 2.0, 3.0], "B": [2.0, 3.0, 4.0]})
+    for analyst in (MomentumAnalyst(lookback=5), NaiveAnalyst(horizon=3),
+                    MomentumAnalyst(lookback=5, prob_up_from="time_series")):
+        out = analyst.predict(bars)
+        assert out.height == 0
+        assert out.columns == ["ts", "asset", "score", "prob_up", "pred_return"]
+
+
+def test_bars_without_ts_or_asset_are_data_errors():
+    bars = make_bars({"A": [10, 11, 12]})
+    no_asset = bars.with_columns(pl.when(pl.col("close") == 11).then(None)
+                                 .otherwise(pl.col("asset")).alias("asset"))
+    with pytest.raises(DataError, match="row 1 has no asset"):
+        MomentumAnalyst(lookback=1).predict(no_asset)
+    no_ts = bars.with_columns(pl.when(pl.col("close") == 12).then(None)
+                              .otherwise(pl.col("ts")).alias("ts"))
+    with pytest.raises(DataError, match="row 2 has no ts"):
+        NaiveAnalyst().predict(no_ts)
+
+
+def test_check_bars_orders_by_asset_then_ts():
+    from analysts._bars import check_bars
+
+    bars = make_bars({"B": [1, 2, NAN, 4], "A": [5, NAN, 3, 2]}).sample(fraction=1.0, seed=1,
+                                                                        shuffle=True)
+    checked = check_bars(bars, "test")
+    assert checked.columns == ["ts", "asset", "close"]
+    assert checked.equals(bars.select("ts", "asset", "close").sort("asset", "ts"))
