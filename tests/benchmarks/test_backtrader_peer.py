@@ -1,5 +1,7 @@
-"""The backtrader peer computes what our engine computes (and where plain backtrader
-differs: a buy it cannot pay for in full is rejected, not partly filled)."""
+"""The benchmark's backtrader peer (``benchmarks/_bt.py``, our sequencing and cash clip
+inside a backtrader strategy) computes what our engine computes, and plain backtrader
+rejects a buy it cannot pay for in full. backtrader with its own broker rules, and every
+documented divergence, is in ``test_backtrader_broker.py``."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from benchmarks import sma_crossover
 from benchmarks._bt import prepare, run, signal_events
 from benchmarks._ours import run_sma_signals
 from tests.engine.conftest import make_panel
-
-pytest.importorskip("backtrader")
 
 
 def _close_only(close):
