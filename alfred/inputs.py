@@ -390,15 +390,19 @@ def dataset_caveats(source: str | Path) -> list[str]:
     return [caveat] if caveat else []
 
 
-def analyst_notes(analyst: Any, test_start: datetime) -> list[str]:
+def analyst_notes(analyst: Any, test_start: datetime,
+                  test_end: datetime | None = None) -> list[str]:
     """Random weights or a test window inside the pretraining period, for an analyst and
-    every member of a composite one, each named."""
+    every member of a composite one, each named; given ``test_end``, tuned
+    hyperparameters that saw the window (a note starting "tuned on overlapping data",
+    which the run comparison turns into a marked row)."""
     from analysts.evaluation import model_notes
 
     members = list(getattr(analyst, "members", []) or [])
     members += [m for m in (getattr(analyst, "calm", None), getattr(analyst, "volatile", None))
                 if m is not None]
-    notes = [f"analyst {analyst.name!r}: {note}" for note in model_notes(analyst, test_start)]
+    notes = [f"analyst {analyst.name!r}: {note}"
+             for note in model_notes(analyst, test_start, test_end)]  # tuned: members too
     for member in members:
         notes += analyst_notes(member, test_start)
     return list(dict.fromkeys(notes))
@@ -436,7 +440,7 @@ def _run_analysts(scenario: Scenario, history: pl.DataFrame, bars: pl.DataFrame,
         if summaries is not None and callable(summary) and summary():
             summaries[f"{i}:{analyst.name}"] = summary()
         if notes is not None:
-            notes += [n for n in analyst_notes(analyst, first_bar) if n not in notes]
+            notes += [n for n in analyst_notes(analyst, first_bar, last_bar) if n not in notes]
         if signals.height == 0:
             raise DataError(
                 f"{scenario.source}: analyst {analyst.name!r} produced no signal between "

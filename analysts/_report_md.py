@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 SHOWN = ("n", "n_flat", "mae", "rmse", "pct_return_mae", "r2", "pearson", "accuracy",
-         "up_share", "precision", "recall", "f1")
+         "up_share", "precision", "recall", "f1", "tuned_overlap")
 
 
 def fmt(value: Any) -> str:

@@ -59,6 +59,9 @@ from analysts.features import add_targets, target_names
 from analysts.training import check_fractions, chronological_split
 from engine.errors import ConfigError, DataError
 
+# The marker of a row whose analyst's tuned hyperparameters saw its test window.
+TUNED_OVERLAP = "tuned on overlapping data"
+
 DIRECTION_METRICS = ("accuracy", "precision", "recall", "f1")
 MAGNITUDE_METRICS = ("mae", "rmse", "mape", "r2", "pearson", "sign_accuracy",
                      "pct_return_mae", "price_mae")
@@ -275,6 +278,9 @@ class Evaluation:
     ic_decay: list[dict[str, float]] = field(default_factory=list)
     majority: str = "up"
     notes: tuple[str, ...] = ()
+    # TUNED_OVERLAP when tuned hyperparameters saw the test window (allow_tuned_overlap):
+    # the model's rows carry it, the baselines' rows (no hyperparameters) do not
+    tuned_overlap: str = ""
 
     @property
     def verdict(self) -> str:
@@ -284,18 +290,23 @@ class Evaluation:
         return {"analyst": self.analyst, "horizon": self.horizon, "periods": self.periods,
                 "n_rows": self.n_rows, "config": self.config, "verdict": self.verdict,
                 "majority": self.majority, "notes": list(self.notes),
+                "tuned_overlap": self.tuned_overlap,
                 "definitions": "see analysts/evaluation.py", "training": self.training,
                 "metrics": _clean(self.metrics), "tests": _clean(self.tests),
                 "ic_decay": _clean(self.ic_decay)}
 
     def table(self, scope: str | None = None) -> pl.DataFrame:
-        """One row per (scope, predictor) with every metric as a column."""
+        """One row per (scope, predictor) with every metric as a column; with tuned
+        hyperparameters that saw the test window, a ``tuned_overlap`` column marks the
+        model's rows."""
         rows = []
         for name, by_predictor in self.metrics.items():
             if scope is not None and name != scope:
                 continue
             for predictor, values in by_predictor.items():
-                rows.append({"scope": name, "predictor": predictor, **values})
+                mark = {"tuned_overlap": self.tuned_overlap if predictor == "model" else ""}
+                rows.append({"scope": name, "predictor": predictor, **values,
+                             **(mark if self.tuned_overlap else {})})
         return pl.DataFrame(rows)
 
     def markdown(self) -> str:
@@ -383,7 +394,7 @@ def evaluate_analyst(
     test_bars_ts = checked.filter(pl.col("ts") > fit_end)["ts"]
     if test_bars_ts.len() == 0:
         raise DataError(f"no bars after the fit period's end {fit_end}; nothing to test on")
-    test_start = test_bars_ts.min()
+    test_start, test_end = test_bars_ts.min(), test_bars_ts.max()
 
     analyst.fit(bars, until=fit_end)
     samples = None
@@ -428,7 +439,8 @@ def evaluate_analyst(
         tests=tests,
         ic_decay=ic_decay(predictions.filter(pl.col("ts") >= test_start), checked, column),
         majority="up" if majority_up else "down",
-        notes=(*model_notes(analyst, test_start), *notes),
+        notes=tuple(dict.fromkeys((*model_notes(analyst, test_start, test_end), *notes))),
+        tuned_overlap=tuned_overlap(analyst, test_start, test_end),
     )
     if out is not None:
         result.write(out)
@@ -446,10 +458,50 @@ def test_window(bars: pl.DataFrame, *, split: Sequence[float] = (0.6, 0.2, 0.2),
     return after.min(), after.max()
 
 
-def model_notes(analyst: Any, test_start: datetime) -> list[str]:
-    """Warnings every table of this analyst must carry: random weights, a test window
-    inside the model's pretraining period."""
+def tuned_overlap_notes(analyst: Any, test_start: datetime, test_end: datetime) -> list[str]:
+    """For an analyst whose ``tuned_configs`` were tuned on bars up to or after
+    ``test_start`` (run anyway with ``allow_tuned_overlap``): the note saying so, starting
+    with :data:`TUNED_OVERLAP`; for every member of a composite analyst too. Empty when
+    the window lies after every tuning period."""
+    from analysts._tuned import check_tuned_overlap, tuned_meta
+
     notes = []
+    path = getattr(getattr(analyst, "config", None), "tuned_configs", None)
+    if path:
+        try:
+            meta = tuned_meta(path)
+        except ConfigError:  # allow_tuned_overlap let a file without its period through
+            notes.append(f"{TUNED_OVERLAP}: {path} does not say which bars it was tuned on")
+        else:
+            note = check_tuned_overlap(meta, test_start, test_end, allow=True)
+            if note:
+                notes.append(f"{TUNED_OVERLAP}: {note}")
+    for member in _members(analyst):
+        notes += [n for n in tuned_overlap_notes(member, test_start, test_end)
+                  if n not in notes]
+    return notes
+
+
+def tuned_overlap(analyst: Any, test_start: datetime, test_end: datetime) -> str:
+    """:data:`TUNED_OVERLAP` when :func:`tuned_overlap_notes` has a note, else "": the
+    marker every table row of the analyst's forecasts on that window carries."""
+    return TUNED_OVERLAP if tuned_overlap_notes(analyst, test_start, test_end) else ""
+
+
+def _members(analyst: Any) -> list[Any]:
+    members = list(getattr(analyst, "members", None) or [])
+    return members + [m for m in (getattr(analyst, "calm", None),
+                                  getattr(analyst, "volatile", None)) if m is not None]
+
+
+def model_notes(analyst: Any, test_start: datetime,
+                test_end: datetime | None = None) -> list[str]:
+    """Warnings every table of this analyst must carry: random weights, a test window
+    inside the model's pretraining period, and (given ``test_end``) tuned
+    hyperparameters that saw the test window (:func:`tuned_overlap_notes`)."""
+    notes = []
+    if test_end is not None:
+        notes += tuned_overlap_notes(analyst, test_start, test_end)
     summary = analyst.fit_summary() if hasattr(analyst, "fit_summary") else {}
     if isinstance(summary.get("model"), dict) and "random_weights" in summary["model"]:
         notes.append("the model runs on random weights: its forecasts carry no skill")
@@ -502,6 +554,7 @@ def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
     scored = (pl.concat([r for r in rows if r.height]).join(base, on=["ts", "asset"])
               .drop_nulls().sort("ts", "asset"))
     latency = 1000 * float(np.mean(seconds))
+    mark = tuned_overlap(analyst, origins[0], origins[-1])
     out = []
     scopes = [("ALL", scored)] + [(a, scored.filter(pl.col("asset") == a))
                                   for a in sorted(scored["asset"].unique().to_list())]
@@ -520,7 +573,7 @@ def rolling_origin(analyst: Any, bars: pl.DataFrame, *, windows: int = 20,
                                                np.abs(forecast - real), 1)
             row[f"{name}_dm_p"] = p_better[name] = test.p_better
         row.update(sign_accuracy=model["sign_accuracy"], verdict=skill.verdict(p_better),
-                   ms_per_call=latency)
+                   ms_per_call=latency, **({"tuned_overlap": mark} if mark else {}))
         out.append(row)
     return pl.DataFrame(out)
 

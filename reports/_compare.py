@@ -35,8 +35,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "sharpe_before_costs": ("without_costs", "sharpe"),
     "benchmark_total_return": ("with_costs", "benchmark_total_return"),
 }
-TEXT_COLUMNS = ("run", "strategy", "start", "end")
+TEXT_COLUMNS = ("run", "strategy", "start", "end", "tuned_overlap")
 BENCHMARK_STRATEGY = "benchmark"
+# A run whose metrics.json notes carry this (analysts.evaluation.TUNED_OVERLAP: tuned
+# hyperparameters saw its test bars, run with allow_tuned_overlap) is marked in its row;
+# the column is there only when some run is marked.
+TUNED_OVERLAP = "tuned on overlapping data"
 
 
 def column_label(column: str) -> str:
@@ -44,6 +48,8 @@ def column_label(column: str) -> str:
         return "Sharpe before costs"
     if column in ("run", "strategy", "start", "end", "bars"):
         return column.capitalize()
+    if column == "tuned_overlap":
+        return "Caveat"
     return metric_label(column)
 
 
@@ -141,6 +147,9 @@ def comparison_table(run_dirs: Sequence[str | Path], *, benchmark: bool = True
                                   "strategy": str(settings.get("strategy") or ""),
                                   "start": _day(settings.get("start")),
                                   "end": _day(settings.get("end")),
+                                  "tuned_overlap": TUNED_OVERLAP if any(
+                                      TUNED_OVERLAP in str(n) for n in
+                                      metrics.get("notes") or ()) else "",
                                   "bars": float(settings.get("n_bars") or math.nan),
                                   "periods_per_year": float(settings["periods_per_year"])}
         for column, (section, key) in COLUMNS.items():
@@ -151,14 +160,16 @@ def comparison_table(run_dirs: Sequence[str | Path], *, benchmark: bool = True
             if key not in bench_rows:
                 bench_rows[key] = _benchmark_row(folder, settings)
     schema = {"run": pl.Utf8, "strategy": pl.Utf8, "start": pl.Utf8, "end": pl.Utf8,
-              "bars": pl.Float64, "periods_per_year": pl.Float64,
+              "tuned_overlap": pl.Utf8, "bars": pl.Float64, "periods_per_year": pl.Float64,
               **dict.fromkeys(COLUMNS, pl.Float64)}
     table = pl.DataFrame(rows, schema=schema).sort(
         pl.col("sharpe").fill_nan(None), descending=True, nulls_last=True,
         maintain_order=True)
-    extra = [r for r in bench_rows.values() if r is not None]
+    extra = [{**r, "tuned_overlap": ""} for r in bench_rows.values() if r is not None]
     if extra:
         table = pl.concat([table, pl.DataFrame(extra, schema=schema)])
+    if not (table["tuned_overlap"] != "").any():
+        table = table.drop("tuned_overlap")
     return table
 
 

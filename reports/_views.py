@@ -112,15 +112,17 @@ def render_walkforward(*, title: str, returns: pl.DataFrame, folds: pl.DataFrame
     compare = h.table(["Metric", "Out-of-sample (stitched)", "In-sample"],
                       _metric_rows(names, [metrics, in_sample]), id="walkforward-is-oos")
     fold_cols = [c for c in FOLD_METRICS if c in folds.columns]
+    marked = "tuned_overlap" in folds.columns  # folds tuned hyperparameters saw
     headers = ["Fold", *[c.replace("_", " ") for c in _WINDOW_COLUMNS if c in folds.columns],
-               *[metric_label(c) for c in fold_cols]]
+               *[metric_label(c) for c in fold_cols], *(["Caveat"] if marked else [])]
     rows = []
     for r in folds.iter_rows(named=True):
         fold = int(r["fold"])
         label = (str(fold), fold_links[fold]) if fold_links and fold in fold_links else \
             str(fold)
         rows.append([label, *[_day(r[c]) for c in _WINDOW_COLUMNS if c in folds.columns],
-                     *[format_metric(c, r[c]) for c in fold_cols]])
+                     *[format_metric(c, r[c]) for c in fold_cols],
+                     *([r["tuned_overlap"] or ""] if marked else [])])
     n_text = 1 + sum(c in folds.columns for c in _WINDOW_COLUMNS)
     body = (h.section("Out-of-sample equity", chart)
             + h.section("In-sample vs out-of-sample", compare,

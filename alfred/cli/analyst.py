@@ -201,6 +201,8 @@ def evaluate_command(
         for label, name, config in _analyst_specs(loaded, analyst, trainable=False):
             if name in ("lstm", "magnitude"):
                 config = _override(config, device, epochs, quiet)
+            if allow_tuned_overlap and config.get("tuned_configs"):
+                config = {**config, "allow_tuned_overlap": True}
             model = get_analyst(name, **config)
             if rolling is not None:
                 _rolling(label, model, bars, rolling, target / label)
@@ -208,29 +210,25 @@ def evaluate_command(
             until = None
             if loaded.train_until is not None:
                 until, _ = _fit_end(loaded, bars)
-            if allow_tuned_overlap and config.get("tuned_configs"):
-                config = {**config, "allow_tuned_overlap": True}
-                model = get_analyst(name, **config)
-            notes = _tuned_overlap(config, label, test_window(bars, split=fractions, until=until),
-                                   bool(config.get("allow_tuned_overlap")))
+            _tuned_overlap(config, label, test_window(bars, split=fractions, until=until),
+                           bool(config.get("allow_tuned_overlap")))
             result = evaluate_analyst(model, bars, split=fractions, until=until,
-                                      out=target / label, notes=notes)
+                                      out=target / label)
             _print_evaluation(label, result)
         out_console.print(Text(f"written to {target}"))
 
 
 def _tuned_overlap(config: dict[str, Any], label: str, window: tuple[Any, Any],
-                   allow: bool) -> list[str]:
+                   allow: bool) -> None:
     """Refuse (exit 2) tuned configs used on a test window inside or before their tuning
-    period; with ``allow`` return the note every table carries instead."""
+    period, before anything is fit; with ``allow`` the evaluation marks the model's rows
+    and carries the note (analysts.evaluation.tuned_overlap_notes)."""
     from analysts.tuning import check_tuned_overlap, tuned_meta
 
     path = config.get("tuned_configs")
-    if not path:
-        return []
-    note = check_tuned_overlap(tuned_meta(path), *window, allow=allow,
-                               where=f"analyst {label!r}: the test window")
-    return [note] if note else []
+    if path and not allow:
+        check_tuned_overlap(tuned_meta(path), *window, where=f"analyst {label!r}: the test "
+                            "window")
 
 
 def _rolling(label: str, model: Any, bars: Any, windows: int, folder: Path) -> None:
@@ -256,9 +254,12 @@ def _rolling(label: str, model: Any, bars: Any, windows: int, folder: Path) -> N
         view.add_column(column.replace("_pct_return_mae", " %mae").replace(
             "pct_return_mae", "%mae").replace("_dm_p", " DM p"), justify="right")
     view.add_column("ms/call", justify="right")
+    marked = "tuned_overlap" in table.columns
+    if marked:
+        view.add_column("caveat")
     for row in table.iter_rows(named=True):
         view.add_row(row["asset"], str(row["n"]), *[_num(row[c]) for c in columns],
-                     f"{row['ms_per_call']:.4g}")
+                     f"{row['ms_per_call']:.4g}", *([row["tuned_overlap"]] if marked else []))
     out_console.print(view)
     overall = table.filter(table["asset"] == "ALL").row(0, named=True)
     out_console.print(Text(f"{label} verdict: {overall['verdict']} (DM p: one-sided, model "
@@ -298,6 +299,8 @@ def _print_evaluation(label: str, result: Any) -> None:
         table.add_column(predictor, justify="right")
     for metric in shown:
         table.add_row(metric, *[_num(row.get(metric)) for row in rows.values()])
+    if result.tuned_overlap:  # the model's column only: the baselines have no hyperparameters
+        table.add_row("caveat", *[row.get("tuned_overlap") or "" for row in rows.values()])
     out_console.print(table)
     tests = result.tests["overall"]
     view = Table(title=f"{label}: model vs each baseline (one-sided p: model better)")

@@ -88,7 +88,8 @@ def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
     """How the analyst's forecasts scored on the test window next to the baselines
     (analysts.evaluation: zero, drift and majority learnt from labels observed by
     ``train_end``, last, always_up), with DM / direction tests, rank IC, a verdict and
-    the model's notes (random weights, a test window inside its pretraining period);
+    the model's notes (random weights, a test window inside its pretraining period,
+    tuned hyperparameters that saw it -- then ``tuned_overlap`` marks the row);
     and the scored rows (for the pooled tests over folds). None for an analyst with
     neither ``pred_return`` nor ``prob_up``."""
     from analysts.evaluation import (
@@ -96,6 +97,7 @@ def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
         forecast_tests,
         model_notes,
         predictor_metrics,
+        tuned_overlap,
     )
 
     keep = [c for c in ("prob_up", "pred_return") if c in signals.columns]
@@ -122,7 +124,8 @@ def forecast_metrics(analyst, signals: pl.DataFrame, history: pl.DataFrame,
                majority_direction_p=tests["direction"]["majority"]["hac_p"],
                auc=tests["auc"], rank_ic=tests["ic"]["rank_ic"],
                rank_ic_t=tests["ic"]["rank_ic_t"], verdict=tests["verdict"],
-               notes="; ".join(model_notes(analyst, test_start)))
+               tuned_overlap=tuned_overlap(analyst, test_start, test_end),
+               notes="; ".join(model_notes(analyst, test_start, test_end)))
     return out, rows.with_columns(pl.lit(majority_up).alias("majority"))
 
 
@@ -158,8 +161,12 @@ def fold_task(tree: dict[str, Any], base_dir: str, dates: dict[str, str],
         if scored is not None:
             metrics[f"{i}:{analyst.name}"] = scored
             scored_rows[f"{i}:{analyst.name}"] = rows
+    from analysts.evaluation import tuned_overlap
+
+    marks = [tuned_overlap(a, test_start, test_end) for a in analysts]
     return {"signals": signals, "analysts": metrics, "forecast_rows": scored_rows,
-            "fit_s": fitted - started, "predict_s": time.perf_counter() - fitted}
+            "fit_s": fitted - started, "predict_s": time.perf_counter() - fitted,
+            "tuned_overlap": next((m for m in marks if m), "")}
 
 
 def _as_ts(history: pl.DataFrame, day: str, end: bool) -> datetime:

@@ -120,6 +120,10 @@ def _write_one(folder: Path, run, result, scenario: Scenario, inputs, started_at
     metrics = {"kind": "walkforward", "with_costs": _clean(run.metrics),
                "in_sample": _clean(run.in_sample), "benchmark": _clean(result.benchmark),
                "folds_beating_benchmark": beats, "settings": settings,
+               # folds whose test window tuned hyperparameters saw (allow_tuned_overlap)
+               "tuned_overlap_folds": [int(f) for f, m in zip(
+                   run.folds["fold"], run.folds["tuned_overlap"], strict=True) if m]
+               if "tuned_overlap" in run.folds.columns else [],
                "forecasts": _clean(result.forecasts)}
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     run.returns.write_parquet(folder / "returns.parquet")
@@ -215,7 +219,7 @@ def _with_analysts(folds: pl.DataFrame, analysts: pl.DataFrame) -> pl.DataFrame:
             *(pl.col(c).alias(f"{name}.{c}") for c in (
                 "zero_pct_return_mae", "drift_pct_return_mae", "last_pct_return_mae",
                 "zero_dm_p", "drift_dm_p", "accuracy", "majority_accuracy", "rank_ic",
-                "verdict", "notes")),
+                "verdict", "notes") if c in oos.columns),
             pl.col("fit_s").alias(f"{name}.fit_s"))
         wide = part if wide is None else wide.join(part, on="fold", how="full", coalesce=True)
     return folds.join(wide, on="fold", how="left")
@@ -255,7 +259,9 @@ def _folds_md(run, folds: pl.DataFrame, result, beats: dict[str, Any]) -> str:
                   "labels); flat rows are left out of direction scores. DM tests on absolute "
                   "errors with Newey-West (h-1 lags), per-date means over assets.", ""]
         for name, tests in result.forecasts.items():
-            lines += [f"### {name} ({tests['rows']} rows, horizon {tests['horizon']})", "",
+            mark = f"; {tests['tuned_overlap']}" if tests.get("tuned_overlap") else ""
+            lines += [f"### {name} ({tests['rows']} rows, horizon {tests['horizon']}{mark})",
+                      "",
                       tests_markdown(tests, name)]
     return "\n".join(lines) + "\n"
 

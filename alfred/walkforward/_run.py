@@ -194,7 +194,8 @@ def _stitch(label: str, strategy, folds: list[Fold], dates: list[dict[str, str]]
         if bars["ts"].n_unique() < 2:
             raise DataError(f"walk-forward fold {fold.index} ({first} to {last}) holds fewer "
                             "than two bars of the backtest period; lengthen walkforward.test")
-        signals = outputs[f"fold_{fold.index:02d}"]["signals"]
+        output = outputs[f"fold_{fold.index:02d}"]
+        signals = output["signals"]
         result = run_backtest(align_bars(bars), signals, strategy=strategy, capital=capital,
                               periods_per_year=ppy, settings=settings)
         equity = result.equity["equity"].to_numpy()
@@ -225,6 +226,8 @@ def _stitch(label: str, strategy, folds: list[Fold], dates: list[dict[str, str]]
                      "turnover": metrics["turnover"], "exit_cost": exit_cost,
                      "benchmark_return": bench_metrics.get("total_return"),
                      "benchmark_sharpe": bench_metrics.get("sharpe"),
+                     # tuned hyperparameters saw this test window (allow_tuned_overlap)
+                     "tuned_overlap": output.get("tuned_overlap", ""),
                      "start_equity": float(equity[0]), "end_equity": float(equity[-1])})
     stitched = pl.concat(returns)
     all_equity = pl.concat(equities)
@@ -237,8 +240,11 @@ def _stitch(label: str, strategy, folds: list[Fold], dates: list[dict[str, str]]
                               capital=scenario.capital, periods_per_year=ppy, settings=settings)
         in_sample = compute_metrics(result.returns, ppy, benchmark=inputs.benchmark,
                                     trades=result.trades, equity=result.equity)
+    table = pl.DataFrame(rows)
+    if not (table["tuned_overlap"] != "").any():  # the column only where a fold is marked
+        table = table.drop("tuned_overlap")
     return StrategyOOS(label=label, returns=stitched, equity=all_equity, trades=all_trades,
-                       folds=pl.DataFrame(rows), metrics=metrics, in_sample=in_sample)
+                       folds=table, metrics=metrics, in_sample=in_sample)
 
 
 def _fold_benchmark(benchmark: pl.DataFrame | None, ts: pl.Series) -> pl.DataFrame | None:
@@ -258,13 +264,16 @@ def _pooled_forecasts(outputs: dict[str, dict]) -> dict[str, dict]:
 
     frames: dict[str, list[pl.DataFrame]] = {}
     horizons: dict[str, int] = {}
+    marks: dict[str, str] = {}
     for key, output in sorted(outputs.items()):
         if key == "in_sample":
             continue
         for name, rows in output.get("forecast_rows", {}).items():
             frames.setdefault(name, []).append(rows)
             horizons[name] = int(output["analysts"][name]["horizon"])
+            marks[name] = marks.get(name) or output["analysts"][name].get("tuned_overlap", "")
     return {name: {"rows": sum(p.height for p in parts), "horizon": horizons[name],
+                   **({"tuned_overlap": marks[name]} if marks.get(name) else {}),
                    **forecast_tests(pl.concat(parts).sort("ts", "asset"), horizons[name],
                                     majority_up=True)}
             for name, parts in frames.items()}
