@@ -28,7 +28,8 @@ Divergences, each tested below as a divergence with its sign and size:
    bar's close and value; ours sizes at the fill bar's open and the equity at that open.
    With cheat-on-close / ``next_close`` both size at the fill price.
 6. A fill bar the asset lacks (missing bar): backtrader's market order waits and fills at
-   the asset's next bar's open; ours rejects it (``not_tradable``, a day order).
+   the asset's next bar's open; with cheat-on-close it fills at the asset's last (stale)
+   close. Ours rejects it (``not_tradable``, a day order) in both fill modes.
 7. Fixed commission: backtrader's ``COMM_FIXED`` is per share; ours
    (``commission_fixed``) is per order.
 8. Short borrow: backtrader's ``interest`` accrues by calendar days / 365 on the close of
@@ -586,3 +587,17 @@ def test_divergence_slippage_capped_at_the_bars_high():
     assert ours.fills["price"][0] == pytest.approx(slipped, rel=PRICE_REL)
     assert ours.final_equity - theirs.values[-1] == pytest.approx(
         -10.0 * (slipped - high) * (1 + FEE_BPS / 1e4), rel=VALUE_REL)
+
+
+def test_divergence_cheat_on_close_trades_a_missing_bar_at_the_stale_close():
+    panel = _window("stocks", 15, 40, n_assets=2, missing=((21, 1),))
+    w = np.full(panel.close.shape, np.nan)
+    w[20, 1] = 0.5  # decided at the close of 20, to fill at the close of 21: no bar there
+    ours = run_ours(panel, WeightPlan(w), fill="next_close")
+    assert (_order(ours)["status"], _order(ours)["reason"]) == ("rejected", "not_tradable")
+    assert ours.fills.is_empty()
+    theirs = run_bt(panel, {21: [("order_target_percent", panel.assets[1], 0.5)]}, coc=True)
+    # backtrader fills at the close the asset last had: bar 20's, placed a bar after it
+    when, asset, size, price, _ = theirs.fills[0]
+    assert (when, asset, price) == (_datetimes(panel)[20], panel.assets[1], panel.close[20, 1])
+    assert size == int(0.5 * CAPITAL / panel.close[20, 1])
