@@ -4,8 +4,8 @@ backtrader runs here with its own rules only: its percentage commission scheme
 (``setcommission``), market orders filled at the next bar's open (or at the order bar's
 close with cheat-on-close), its cash check and ``Margin`` rejection, and its own sizing
 (``buy``/``sell`` sizes, ``order_target_size``, ``order_target_percent``, ``close``). Ours
-is set to what backtrader can express too: no spread, slippage or borrow, commission in
-bps, whole shares, ``limit_policy="clip"``, no gross limit (backtrader has none) and a net
+is set to what backtrader can express too: no spread, slippage or borrow (unless a test
+turns one on in both), commission in bps, whole shares, ``limit_policy="clip"``, no gross limit (backtrader has none) and a net
 limit of 1 (cash >= 0, backtrader's rule). Where both express the same thing, equity per
 bar, positions, fills (time, size, price, commission) and closed trades are equal within
 the tolerances declared below.
@@ -32,10 +32,10 @@ Divergences, each tested below as a divergence with its sign and size:
    close. Ours rejects it (``not_tradable``, a day order) in both fill modes.
 7. Fixed commission: backtrader's ``COMM_FIXED`` is per share; ours
    (``commission_fixed``) is per order.
-8. Short borrow: backtrader's ``interest`` accrues by calendar days / 365 on the close of
-   every bar after the opening fill's bar through the exit bar; ours accrues
-   ``1 / periods_per_year`` per bar at each close the short is held (the opening bar
-   included, the exit bar not).
+8. Short borrow: backtrader's ``interest`` is charged on the short's entry price times
+   calendar days / 365, at every bar after the opening fill's bar through the exit bar;
+   ours charges ``1 / periods_per_year`` of the rate on the short's value at each close
+   it is held (the opening bar included, the exit bar not).
 9. Slippage at the bar's edge: backtrader's ``set_slippage_perc`` (default
    ``slip_out=False``) caps a slipped fill at the bar's high (buys) or low (sells); ours
    always fills at ``open * (1 +- slippage_bps / 1e4)``, even beyond the range.
