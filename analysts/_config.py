@@ -35,11 +35,14 @@ class ConfiguredAnalyst(Configured):
         raw = cls.__dict__.get("predict")
         if raw is not None and not getattr(raw, "_calibrates", False):
             cls.predict = _calibrating(raw)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "_records", False):
+            cls.fit = _recording(fit)
 
     def __repr__(self) -> str:
         # the analyst's own keys first; the calibration keys only when calibrating
         values = self.config.model_dump()
-        shared = {"calibrate", "calibration_history"}
+        shared = {"calibrate", "calibration_history", "calibration_pairs"}
         if values.get("calibrate") is None:
             values = {k: v for k, v in values.items() if k not in shared}
         order = [k for k in values if k not in shared] + [k for k in values if k in shared]
@@ -75,6 +78,20 @@ def _calibrating(raw: Any) -> Any:
 
     predict._calibrates = True  # type: ignore[attr-defined]
     return predict
+
+
+def _recording(raw: Any) -> Any:
+    """``fit`` that remembers its cut-off (``fit_cutoff``: ``until``, or the bars' last
+    ts): forecasts dated up to it are in sample for an analyst that learns, and an
+    out-of-sample calibration leaves them out (analysts.calibration)."""
+    @functools.wraps(raw)
+    def fit(self: Any, bars: Any, until: Any = None, *args: Any, **kwargs: Any) -> Any:
+        out = raw(self, bars, until, *args, **kwargs)
+        self.fit_cutoff = until if until is not None or bars.height == 0 else bars["ts"].max()
+        return out
+
+    fit._records = True  # type: ignore[attr-defined]
+    return fit
 
 
 def _check_tuned_window(analyst: Any, bars: Any, start: Any, end: Any) -> None:

@@ -227,6 +227,12 @@ class TrainableAnalyst(ConfiguredAnalyst):
                     _span(stamps.gather(cut.train_rows)), _span(stamps.gather(cut.val_rows)),
                     result.stop_reason)
 
+    def in_sample_until(self) -> dict[str, datetime]:
+        """Per model (``*`` the pooled one, else the asset) the last bar of its training
+        period: forecasts dated after it (the validation slice, the test) are out of
+        sample, and only they calibrate ``prob_up`` by default (analysts.calibration)."""
+        return {key: unit.train_end or unit.fit_until for key, unit in self.units.items()}
+
     def fit_summary(self) -> dict[str, Any]:
         """What the fit learnt, for the run folder (``analysts.json``, ``training.json``):
         per model (``*`` the pooled one, else the asset) the feature list, the training and

@@ -27,13 +27,16 @@ class AnalystConfig(BaseModel):
 
     ``calibrate``: map ``prob_up`` through an isotonic or Platt calibrator refit on past
     outcomes only (:mod:`analysts.calibration`); ``calibration_history``: bars before a
-    prediction window whose forecasts and outcomes train it.
+    prediction window whose forecasts and outcomes train it; ``calibration_pairs``:
+    ``out_of_sample`` (default) uses only forecasts the analyst made on bars it did not
+    learn from, ``all`` also its in-sample (over-confident) ones.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     calibrate: Literal["isotonic", "platt"] | None = None
     calibration_history: int = Field(504, ge=1)
+    calibration_pairs: Literal["out_of_sample", "all"] = "out_of_sample"
 
 
 @runtime_checkable

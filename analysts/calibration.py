@@ -14,6 +14,17 @@ window plus the window's earlier bars (an expanding window). Until ``MIN_PAIRS``
 exist the raw value passes through, and a warning says for how many rows. Flat outcomes
 (no change) carry no direction and are not used.
 
+Out of sample only (``calibration_pairs: out_of_sample``, the default): a fitted model's
+forecasts on the bars it learnt from are over-confident (it has seen their outcomes), so
+a calibrator fit on them would keep the over-confidence. A pair enters only if its
+forecast is dated after the analyst's last in-sample bar (:func:`in_sample_until`): for
+``lstm`` / ``magnitude`` the end of each model's training period, so the validation slice
+(held out, used only to pick the epoch) and every later forecast count; for an analyst
+that otherwise learns from the bars (a foundation model with ``fine_tune``, an
+``ensemble``, whose weights and refit see every bar up to the cut-off) the fit's cut-off;
+nothing for analysts that learn nothing (momentum, naive, file, a pretrained model used
+as is). ``calibration_pairs: all`` restores the in-sample pairs (biased; for comparison).
+
 ``isotonic``: the monotone step function closest (least squares) to the outcomes
 (pool-adjacent-violators, scipy). ``platt``: ``sigmoid(a * logit(p) + b)`` fit by
 maximum likelihood (Newton steps). ``score`` follows as ``2 * prob_up - 1`` when the
@@ -133,10 +144,44 @@ def calibrate_series(frame: pl.DataFrame, method: str, *, prob: str = "prob_up",
     return out, raw
 
 
+def in_sample_until(analyst: Any) -> dict[str, Any]:
+    """Per asset (``*``: every asset) the last bar whose forecast the analyst made in
+    sample; empty when it learnt nothing from the bars (see the module docstring)."""
+    hook = getattr(analyst, "in_sample_until", None)
+    if callable(hook):
+        return {key: value for key, value in hook().items() if value is not None}
+    cut = getattr(analyst, "fit_cutoff", None)
+    return {"*": cut} if cut is not None and _learns(analyst) else {}
+
+
+def _learns(analyst: Any) -> bool:
+    if getattr(getattr(analyst, "config", None), "fine_tune", None) is not None:
+        return True
+    if getattr(analyst, "members", None):  # ensemble: weights from held-out errors, refit
+        return True
+    return any(m is not None and (callable(getattr(m, "in_sample_until", None)) or _learns(m))
+               for m in (getattr(analyst, "calm", None), getattr(analyst, "volatile", None)))
+
+
+def _out_of_sample(frame: pl.DataFrame, cuts: dict[str, Any]) -> pl.Expr:
+    """True where a row's forecast is dated after its asset's in-sample end."""
+    from analysts._bars import as_datetime
+
+    dtype = frame.schema["ts"]
+    after = {k: as_datetime(v, dtype, "in-sample end") for k, v in cuts.items()}
+    if "*" in after:
+        return pl.col("ts") > after["*"]
+    expr = pl.lit(False)
+    for asset, cut in after.items():
+        expr = pl.when(pl.col("asset") == asset).then(pl.col("ts") > cut).otherwise(expr)
+    return expr
+
+
 def calibrated_predict(analyst: Any, raw_predict: Any, bars: pl.DataFrame,
                        start: Any, end: Any) -> pl.DataFrame:
     """``raw_predict(bars, start', end)`` from ``calibration_history`` bars before
-    ``start``, calibrated causally, trimmed back to ``[start, end]``."""
+    ``start`` (no earlier than the analyst's in-sample end when only out-of-sample pairs
+    count), calibrated causally, trimmed back to ``[start, end]``."""
     from analysts._bars import as_datetime, check_bars, in_window
     from analysts.features import add_targets, target_names
 
@@ -147,7 +192,12 @@ def calibrated_predict(analyst: Any, raw_predict: Any, bars: pl.DataFrame,
     if start is not None:
         lo = as_datetime(start, stamps.dtype, "start")
         first = int(stamps.search_sorted(lo, side="left"))
-    early = stamps[max(0, first - config.calibration_history)] if stamps.len() else None
+    cuts = in_sample_until(analyst) if config.calibration_pairs == "out_of_sample" else {}
+    begin = max(0, first - config.calibration_history)
+    if cuts and stamps.len():  # in-sample forecasts are not needed: skip computing them
+        oldest = min(as_datetime(c, stamps.dtype, "in-sample end") for c in cuts.values())
+        begin = min(first, max(begin, int(stamps.search_sorted(oldest, side="right"))))
+    early = stamps[min(begin, stamps.len() - 1)] if stamps.len() else None
     signals = raw_predict(bars, early, end)
     if "prob_up" not in signals.columns:
         raise ConfigError(f"analyst {analyst.name!r}: calibrate is set but the analyst emits "
@@ -162,6 +212,9 @@ def calibrated_predict(analyst: Any, raw_predict: Any, bars: pl.DataFrame,
     frame = signals.join(labels, on=["ts", "asset"], how="left").sort("ts", "asset")
     if frame["prob_up"].null_count():
         raise DataError(f"analyst {analyst.name!r} emitted null prob_up; cannot calibrate")
+    if cuts:  # an in-sample forecast's outcome is never a calibration pair
+        frame = frame.with_columns(pl.when(_out_of_sample(frame, cuts)).then(pl.col("_up"))
+                                   .otherwise(None).alias("_up"))
     values, raw = calibrate_series(frame, config.calibrate)
     frame = frame.with_columns(pl.Series("prob_up", values), pl.Series("_raw", raw))
     if "score" in frame.columns and _score_is_prob(signals):
@@ -169,9 +222,12 @@ def calibrated_predict(analyst: Any, raw_predict: Any, bars: pl.DataFrame,
     out = in_window(frame, start, end)
     n_raw = int(out["_raw"].sum())
     if n_raw:
+        kind = ("out-of-sample outcomes (forecasts on the bars the analyst learnt from do "
+                "not count)" if cuts else "outcomes")
         warnings.warn(f"analyst {analyst.name!r}: calibrate={config.calibrate}: {n_raw} of "
-                      f"{out.height} forecasts came before {MIN_PAIRS} outcomes were observed "
-                      f"and keep their raw prob_up (raise calibration_history)", stacklevel=3)
+                      f"{out.height} forecasts came before {MIN_PAIRS} {kind} were observed "
+                      f"and keep their raw prob_up (raise calibration_history, or hold out "
+                      f"more bars before the window)", stacklevel=3)
     return out.select(signals.columns)
 
 
