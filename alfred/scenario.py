@@ -404,6 +404,7 @@ def analyst_trains(name: str, config: dict[str, Any]) -> bool:
     cls = REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
         return False
+    config = config if isinstance(config, dict) else {}  # a bad member config: its own error
     fields = cls.config_class.model_fields
     if "train_start" in fields:
         return "fine_tune" not in fields or config.get("fine_tune") is not None
@@ -414,7 +415,7 @@ def inherit_train_start(name: str, config: dict[str, Any], start: date | None
                         ) -> dict[str, Any]:
     """``config`` with the scenario's ``train_start`` filled in where the analyst (or a
     member of a composite) trains and does not set its own."""
-    if start is None or not analyst_trains(name, config):
+    if start is None or not isinstance(config, dict) or not analyst_trains(name, config):
         return config
     out = dict(config)
     if "members" in out and isinstance(out["members"], list):
