@@ -4,8 +4,10 @@ A signal's ``ts`` is the last moment whose information it used (DESIGN.md "Signa
 is placed on the first bar at or after that moment: placing it on an earlier bar would let
 the engine act on information before it existed.
 
-Valid frames take a fast path: asset names are hashed once (polars), looked up among the
-panel's names in numba, checked name for name, and the rows are placed in one numba pass
+Valid frames take a fast path: asset names are read as keys (their string views, or their
+polars hashes when a name is over 12 bytes: see :func:`engine.data._align.asset_keys`),
+looked up among the panel's names in numba (hashed names then checked name for name), and
+the rows are placed in one numba pass
 (:func:`engine.kernels.scatter.place_asof_nb`) that also spots every kind of bad row. When
 it finds one, the exact polars checks below run and raise the message that names it.
 """
@@ -16,10 +18,10 @@ import numpy as np
 import polars as pl
 
 from engine.errors import DataError
-from engine.kernels.scatter import is_nondecreasing_nb, lookup_hashes_nb, place_asof_nb
+from engine.kernels.scatter import is_nondecreasing_nb, lookup_keys_nb, place_asof_nb
 from engine.panel import Panel
 
-from ._align import HASH_SEED
+from ._align import asset_keys, hashed_keys
 from ._messages import did_you_mean, fmt_ts, preview
 
 
@@ -137,9 +139,11 @@ def _place_fast(data: pl.DataFrame, panel: Panel, allow_nan: bool, matrix: np.nd
         return False
     names = pl.Series(panel.assets, dtype=pl.String)
     asset = data["asset"]
-    codes = lookup_hashes_nb(names.hash(seed=HASH_SEED).to_numpy().view(np.int64),
-                             asset.hash(seed=HASH_SEED).to_numpy().view(np.int64))
-    if (codes < 0).any() or not (names.gather(pl.Series(codes)) == asset).all():
+    table, rows = asset_keys(names, exact_only=True), asset_keys(asset, exact_only=True)
+    if table is None or rows is None:  # a name over 12 bytes: hash both, check names after
+        table, rows = hashed_keys(names), hashed_keys(asset)
+    codes = lookup_keys_nb(table.words, rows.words)
+    if (codes < 0).any() or not (rows.exact or (names.gather(pl.Series(codes)) == asset).all()):
         return False  # an unknown asset (or, never in practice, a hash collision)
     ts_ns = np.ascontiguousarray(data["_ts_ns"].to_numpy())
     values = np.ascontiguousarray(data["_value"].to_numpy(), dtype=np.float64)  # null: NaN

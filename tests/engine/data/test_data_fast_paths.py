@@ -11,7 +11,7 @@ import engine.data._align as align_module
 from engine.data import align_bars, signals_to_matrix
 from engine.data._align import _build, _checked_layout
 from engine.errors import DataError
-from engine.kernels.scatter import intern_hashes_nb, lookup_hashes_nb, place_asof_nb
+from engine.kernels.scatter import intern_layout_nb, lookup_keys_nb, place_asof_nb
 
 
 def _random_bars(seed: int, n_bars: int = 60, n_assets: int = 7, *, ohlcv: bool = True,
@@ -72,13 +72,16 @@ def test_fast_path_rejects_what_validation_rejects(full: bool) -> None:
 def test_interning_many_names_matches_unique() -> None:
     rng = np.random.default_rng(5)
     hashes = rng.integers(-(2**62), 2**62, 5000)[rng.integers(0, 5000, 50_000)]
-    codes, first_rows = intern_hashes_nb(hashes)
-    assert first_rows.size == np.unique(hashes).size
-    np.testing.assert_array_equal(hashes[first_rows][codes], hashes)
+    keys = np.zeros((hashes.size, 2), np.uint64)
+    keys[:, 0] = hashes.view(np.uint64)
+    keys[::3, 1] = 7  # the second word counts: these rows are other names
+    codes, first_rows, _, _ = intern_layout_nb(keys, np.arange(hashes.size))
+    assert first_rows.size == np.unique(keys, axis=0).shape[0]
+    np.testing.assert_array_equal(keys[first_rows][codes], keys)
     assert (np.diff(first_rows) > 0).all()  # numbered in order of first sight
-    table = hashes[first_rows]
-    np.testing.assert_array_equal(lookup_hashes_nb(table, hashes), codes)
-    assert (lookup_hashes_nb(table, np.array([2**62 + 1])) == -1).all()
+    table = keys[first_rows]
+    np.testing.assert_array_equal(lookup_keys_nb(table, keys), codes)
+    assert (lookup_keys_nb(table, np.array([[2**62 + 1, 0]], np.uint64)) == -1).all()
 
 
 def test_asof_placement_reports_the_first_bad_row() -> None:
