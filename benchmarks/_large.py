@@ -103,8 +103,9 @@ def daily_topk_weights(close: np.ndarray, k: int, gross: float = 1.0) -> np.ndar
 
 
 # -- the stage harness (runs in the child process) --------------------------------------------
-def _reset_peak() -> bool:
-    gc.collect()
+def _reset_peak(collect: bool = True) -> bool:
+    if collect:
+        gc.collect()
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
             refs.write("5")
@@ -135,7 +136,7 @@ def _warm_up() -> None:
     _vbt.run_weights(_vbt.prepare_weights(tiny, w), 1e6)
 
 
-def _vbt_check(stages: list[dict[str, Any]], panel: Any, weights: np.ndarray,
+def vbt_check(stages: list[dict[str, Any]], panel: Any, weights: np.ndarray,
                ours_equity: np.ndarray, capital: float, ours_fills: int) -> list[dict]:
     from benchmarks import _vbt
     from benchmarks._checks import compare_counts, compare_curves
@@ -150,44 +151,12 @@ def _vbt_check(stages: list[dict[str, Any]], panel: Any, weights: np.ndarray,
 
 
 def run_w4(settings: dict[str, Any]) -> dict[str, Any]:
-    from analysts import get_analyst
-    from benchmarks import _ours
-    from engine import run_backtest, to_panel
-    from reports import metrics_for_result
-    from strategies import get_strategy
+    """W4 through ``alfred run`` (:mod:`benchmarks._w4`), then the peer on its plan."""
+    from benchmarks._w4 import run_w4_scenario
 
-    s = {**W4_DEFAULTS, **settings}
     _warm_up()
-    stages: list[dict[str, Any]] = []
-    bars = _stage(stages, "data: tiled universe as a long frame",
-                  lambda: large_universe_bars(s["copies"], s["n_bars"], seed=s["seed"],
-                                              noise_sigma=s["noise_sigma"]))
-    analyst = get_analyst("momentum", lookback=s["lookback"], skip=s["skip"])
-    signals = _stage(stages, "analyst: momentum predict", lambda: analyst.predict(bars))
-    n_assets = bars["asset"].n_unique()
-    strategy = get_strategy("topk_long_short", k=max(1, n_assets // 10), rebalance="monthly")
-
-    def backtest() -> Any:
-        result = run_backtest(bars, signals, strategy=strategy, costs=_ours.COSTS,
-                              fill="next_close", capital=s["capital"], max_gross_leverage=2.0,
-                              max_net_leverage=1.0, limit_policy=_ours.LIMIT_POLICY)
-        _ = result.equity
-        return result
-
-    result = _stage(stages, "backtest: run_backtest(bars, signals, topk) + equity", backtest)
-    _stage(stages, "metrics: metrics_for_result", lambda: metrics_for_result(result))
-    panel = to_panel(bars)
-    plan = strategy.plan(panel, signals)
-    again = _stage(stages, "backtest again: run_backtest(panel, plan) + equity",
-                   lambda: _ours.run_target_weights(panel, plan.target_weight, s["capital"]))
-    checks = _vbt_check(stages, panel, plan.target_weight, _ours.equity_curve(result),
-                        s["capital"], int(result.fills.height))
-    checks.append({"peer": "alfred (panel+plan)", "what": "equity per bar", "passed": bool(
-        np.array_equal(_ours.equity_curve(again), _ours.equity_curve(result))),
-        "max_rel_diff": 0.0, "tolerance": 0.0, "first_bad_bar": None, "note": ""})
-    return {"id": "W4", "n_bars": panel.n_bars, "n_assets": panel.n_assets,
-            "signal_rows": signals.height, "bar_rows": bars.height, "stages": stages,
-            "checks": checks, "final_equity": result.final_equity}
+    return run_w4_scenario({**W4_DEFAULTS, **settings}, _stage,
+                           lambda: _reset_peak(collect=False))
 
 
 def run_w5(settings: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +182,7 @@ def run_w5(settings: dict[str, Any]) -> dict[str, Any]:
 
     result = _stage(stages, "backtest: run_backtest(panel, plan) + equity", backtest)
     _stage(stages, "metrics: metrics_for_result", lambda: metrics_for_result(result))
-    checks = _vbt_check(stages, panel, weights, _ours.equity_curve(result), s["capital"],
+    checks = vbt_check(stages, panel, weights, _ours.equity_curve(result), s["capital"],
                         int(result.fills.height))
     return {"id": "W5", "n_bars": panel.n_bars, "n_assets": panel.n_assets,
             "stages": stages, "checks": checks, "final_equity": result.final_equity}

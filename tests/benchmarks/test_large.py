@@ -15,6 +15,9 @@ from benchmarks._large import (
 from benchmarks._signals import momentum_topk_weights
 from engine import align_bars, validate_bars
 
+W4_TINY = {"copies": 2, "n_bars": 300, "seed": 7, "noise_sigma": 0.005, "lookback": 60,
+           "skip": 5, "capital": 1_000_000.0}
+
 
 def test_minute_panel_is_seeded_and_session_shaped():
     a, b = minute_panel(3, 4, seed=5), minute_panel(3, 4, seed=5)
@@ -61,3 +64,42 @@ def test_long_frames_round_trip_to_the_panel(copies):
     np.testing.assert_array_equal(aligned.close, panel.close[:, order])
     rows = np.flatnonzero(np.isfinite(weights).any(axis=1))
     assert frame.height == rows.size * panel.n_assets
+
+
+@pytest.mark.slow
+def test_w4_runs_through_alfred_run_and_matches_the_frame_call_and_vectorbt():
+    """The W4 path on 40 assets x 300 bars: the scenario YAML through run_scenario, on a
+    partitioned import; its equity equals the frame call's, the panel+plan call's and
+    vectorbt's, and every stage is reported."""
+    from analysts import MomentumAnalyst
+    from benchmarks._large import _reset_peak, _stage
+    from benchmarks._ours import COSTS
+    from benchmarks._w4 import run_w4_scenario
+    from engine import run_backtest
+    from strategies import get_strategy
+
+    out = run_w4_scenario(dict(W4_TINY), _stage, _reset_peak)
+    assert out["n_assets"] == 40 and out["n_bars"] == 300 and out["bar_rows"] == 12_000
+    assert out["signal_rows"] == 40 * (300 - 60)  # every asset once its look-back is full
+    assert all(c["passed"] for c in out["checks"]), out["checks"]
+    assert {c["peer"] for c in out["checks"]} == {"vectorbt", "alfred (panel+plan)"}
+    names = [st["stage"] for st in out["stages"]]
+    for prefix in ("load:", "panel:", "analyst:", "strategy:", "backtest: with costs",
+                   "backtest: without costs", "reports:", "vectorbt from_orders"):
+        stage = next(st for st in out["stages"] if st["stage"].startswith(prefix))
+        assert stage["seconds"] > 0 and stage["peak_rss_mb"] > 0, (prefix, names)
+    assert {"metrics.json", "tearsheet.html", "equity.parquet", "config.yaml"} <= set(
+        out["files"])
+    assert out["pipeline_s"] <= out["run_wall_s"]
+
+    # the same decisions through the notebook call, no scenario, no partitioned files
+    bars = large_universe_bars(2, 300, seed=7, noise_sigma=0.005)
+    signals = MomentumAnalyst(lookback=60, skip=5).predict(bars)
+    assert signals.height == out["signal_rows"]
+    result = run_backtest(bars, signals, strategy=get_strategy(
+        "topk_long_short", k=4, rebalance="monthly"), costs=COSTS, fill="next_close",
+        capital=1_000_000.0, max_gross_leverage=100.0, max_net_leverage=1.0,
+        limit_policy="clip")
+    assert result.fills.height == out["n_fills"] > 0
+    assert result.final_equity == pytest.approx(out["final_equity"], rel=1e-12)
+    assert out["final_equity"] != pytest.approx(1_000_000.0, rel=1e-6)  # it traded
