@@ -44,6 +44,9 @@ class ForecastConfig(AnalystConfig):
                            "median, quantile_Q, trimmed_mean_X, lower_trimmed_mean_X")
     seed: int = 0
     device: str = "auto"
+    threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads while "
+                                "forecasting (default: half the cores, as in training; one "
+                                "thread is fastest for tiny models on a busy machine)")
     tuned_configs: str | None = Field(None, description="per-symbol settings promoted from "
                                       "alfred tune (alfred analyst promote)")
     allow_tuned_overlap: bool = Field(False, description="forecast inside or before the "
@@ -241,6 +244,28 @@ class ForecastAnalyst(ConfiguredAnalyst):
             keep &= (stamps <= hi).to_numpy()
         window = stamps.filter(pl.Series(keep))
         points = window.to_numpy()[::cfg.stride]
+        from analysts.training import cpu_threads  # torch only when an analyst forecasts
+        with cpu_threads(cfg.threads):
+            rows = self._forecast_rows(points, series, need, aggregate)
+        if not rows:
+            return _empty(dtype)
+        out = pl.DataFrame({
+            "ts": pl.Series(np.array([r["ts"] for r in rows])).cast(dtype),
+            "asset": [r["asset"] for r in rows],
+            **{c: [r[c] for r in rows] for c in ("pred_return", "prob_up", "uncertainty")}})
+        out = out.with_columns(pl.col("pred_return").alias("score"))
+        if cfg.stride > 1:  # each forecast holds until the next forecast bar
+            grid = frame.select("ts", "asset").filter(pl.col("ts").is_in(window.implode()))
+            out = (grid.join(out, on=["ts", "asset"], how="left").sort("asset", "ts")
+                   .with_columns(pl.col(c).forward_fill().over("asset")
+                                 for c in ("score", "prob_up", "pred_return", "uncertainty"))
+                   .drop_nulls("pred_return"))
+        return out.select(_OUTPUT).sort("ts", "asset")
+
+    def _forecast_rows(self, points: np.ndarray, series: dict[str, tuple[np.ndarray, np.ndarray]],
+                       need: int, aggregate: Any) -> list[dict[str, Any]]:
+        """One row per (forecast bar, asset) with enough history: the paths summarised."""
+        cfg = self.config
         rows: list[dict[str, Any]] = []
         for t in points:
             contexts, last, context_ts = {}, {}, {}
@@ -265,20 +290,7 @@ class ForecastAnalyst(ConfiguredAnalyst):
                 rows.append({"ts": t, "asset": asset, "pred_return": float(s["pred_return"][0]),
                              "prob_up": float(s["prob_up"][0]),
                              "uncertainty": float(s["uncertainty"][0])})
-        if not rows:
-            return _empty(dtype)
-        out = pl.DataFrame({
-            "ts": pl.Series(np.array([r["ts"] for r in rows])).cast(dtype),
-            "asset": [r["asset"] for r in rows],
-            **{c: [r[c] for r in rows] for c in ("pred_return", "prob_up", "uncertainty")}})
-        out = out.with_columns(pl.col("pred_return").alias("score"))
-        if cfg.stride > 1:  # each forecast holds until the next forecast bar
-            grid = frame.select("ts", "asset").filter(pl.col("ts").is_in(window.implode()))
-            out = (grid.join(out, on=["ts", "asset"], how="left").sort("asset", "ts")
-                   .with_columns(pl.col(c).forward_fill().over("asset")
-                                 for c in ("score", "prob_up", "pred_return", "uncertainty"))
-                   .drop_nulls("pred_return"))
-        return out.select(_OUTPUT).sort("ts", "asset")
+        return rows
 
 
 def _seed(seed: int, t: np.datetime64) -> int:

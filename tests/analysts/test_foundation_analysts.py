@@ -228,3 +228,31 @@ def test_fine_tuning_windows_never_share_bars_between_training_and_validation(ba
         t = train[(train >= lo) & (train < lo + n)]
         v = val[(val >= lo) & (val < lo + n)]
         assert t.max() < v.min() - 32 + 1  # the last training window ends before any
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forecasting_runs_with_the_configured_torch_threads_and_restores_them(bars, threads,
+                                                                              monkeypatch):
+    # A tiny model on a busy 2-core machine ran ~6x slower with torch's default threads
+    # (oversubscription); forecasting therefore runs under `threads` (default: half the
+    # cores, as training does) and leaves the process setting as it found it.
+    analyst = get_analyst("toto", context=64, num_samples=4, stride=40, device="cpu", seed=1,
+                          threads=threads)
+    seen = []
+    inner = type(analyst).forecast_paths
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return inner(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(analyst), "forecast_paths", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        out = analyst.predict(close_only(bars), start="2020-04-01")
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    assert out.height > 0 and seen and set(seen) == {threads}
+    with pytest.raises(ConfigError, match="threads"):
+        get_analyst("toto", threads=0)
