@@ -7,10 +7,11 @@ partitions ``asset=/year=``) into a temporary ``ALFRED_DATA_DIR``; then
 through :func:`alfred.run.run_scenario` into a temporary folder.
 
 Stages are cut where the run announces its steps (its ``progress`` callback) and where it
-calls a few public functions, wrapped for the run only: ``engine.data.load_bars`` (reading
-the partitioned folder), ``engine.data.align_bars`` (the panel), the momentum analyst's
-``fit``/``predict``, the top-k strategy's ``plan`` and ``engine.sensitivity
-.cost_sensitivity`` (the report's cost replays). Each stage's time is the sum of its
+calls a few functions, wrapped for the run only: ``engine.data.load_bars`` (reading the
+partitioned folder), ``engine.data.align_bars`` (the panel), the momentum analyst's
+``fit``/``predict``, the top-k strategy's ``plan``, the run's ``make_fingerprint`` (content
+hashes of the bars and signals) and ``engine.sensitivity.cost_sensitivity`` (the report's
+cost replays). Each stage's time is the sum of its
 pieces and its peak RSS the highest of them (the high-water mark is reset at every cut,
 without a garbage-collector pass -- the run's own garbage counts -- so a stage's peak
 includes what earlier stages still hold, never an earlier peak). The cuts' own cost is
@@ -66,7 +67,8 @@ class Timeline:
 
 
 # The run's own steps (run_scenario's progress descriptions) -> stage names.
-_STEPS = (("loading data and running analysts", "inputs: filters, checks, signals merge"),
+_STEPS = (("loading data and running analysts",
+           "inputs: filters, checks, signals merge, run folder"),
           ("backtest with costs", "backtest: with costs (strategy plan + engine)"),
           ("backtest without costs", "backtest: without costs (Costs.zero())"),
           ("writing report", "reports: metrics, files, tear sheet, plots"),
@@ -130,6 +132,7 @@ def run_scenario_stages(tree: dict[str, Any], out: Path, reset_peak: Callable[[]
                         ) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
     """Run ``tree`` through ``alfred.run.run_scenario``; (summary, stages, captured) where
     captured holds the panel and plan the strategy planned on (first call)."""
+    import alfred.run
     import engine.data
     import engine.sensitivity
     from alfred.run import run_scenario
@@ -146,6 +149,8 @@ def run_scenario_stages(tree: dict[str, Any], out: Path, reset_peak: Callable[[]
                 (MomentumAnalyst, "fit", "analyst: momentum fit + predict", None),
                 (MomentumAnalyst, "predict", "analyst: momentum fit + predict", None),
                 (strategy_class, "plan", "strategy: top-k plan", plans),
+                (alfred.run, "make_fingerprint", "fingerprint: content hash of bars + signals",
+                 None),
                 (engine.sensitivity, "cost_sensitivity", "reports: cost-sensitivity replays",
                  None)):
             stack.enter_context(_wrapped(timeline, owner, attr, stage, keep))

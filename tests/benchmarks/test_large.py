@@ -84,7 +84,7 @@ def test_w4_runs_through_alfred_run_and_matches_the_frame_call_and_vectorbt():
     assert all(c["passed"] for c in out["checks"]), out["checks"]
     assert {c["peer"] for c in out["checks"]} == {"vectorbt", "alfred (panel+plan)"}
     names = [st["stage"] for st in out["stages"]]
-    for prefix in ("load:", "panel:", "analyst:", "strategy:", "backtest: with costs",
+    for prefix in ("load:", "panel:", "analyst:", "strategy:", "fingerprint:", "backtest: with costs",
                    "backtest: without costs", "reports:", "vectorbt from_orders"):
         stage = next(st for st in out["stages"] if st["stage"].startswith(prefix))
         assert stage["seconds"] > 0 and stage["peak_rss_mb"] > 0, (prefix, names)
