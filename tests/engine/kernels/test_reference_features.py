@@ -377,3 +377,41 @@ def test_the_seeded_panels_reach_every_rule():
               ("limit_entry", False), ("stop_entry", False), ("delisting", False),
               "scaled", "stopped", "expired", "cancelled", "leverage_limit", "volume_cap"}
     assert wanted <= seen, sorted(map(str, wanted - seen))
+
+
+# --- hand-made cases: one rule each -----------------------------------------------------
+def _flat_case(close, weights, **overrides):
+    close = np.asarray(close, dtype=float)
+    case = dict(open=close.copy(), high=close * 1.01, low=close * 0.99, close=close,
+                volume=None, costs=Costs(), capital=10_000.0, max_gross=1.0, max_net=1.0,
+                fractional=True, fill="next_open", limit_policy="scale", stops={},
+                entries={}, weights=np.asarray(weights, dtype=float))
+    case.update(overrides)
+    return case
+
+
+@pytest.mark.parametrize("fill", ["next_open", "next_close"])
+def test_delisting_settles_at_the_last_member_close_times_the_return(fill):
+    # A0 long, A1 short; A1 leaves after bar 3 at -40% (a gain for the short), A0's data
+    # ends at bar 4 with no known return (settled at its last close)
+    close = np.array([[10.0, 20.0], [11.0, 21.0], [12.0, 22.0], [13.0, 23.0], [14.0, 24.0],
+                      [np.nan, 25.0], [np.nan, 26.0]])
+    w = np.full(close.shape, np.nan)
+    w[0] = [0.4, -0.4]
+    case = _flat_case(close, w, fill=fill, spells=[(0, None, None), (0, 3, -0.4)])
+    res, ref = run_both(case)
+    compare_all(res, ref)
+    settled = res.fills.filter(res.fills["trigger"] == "delisting").sort("asset")
+    assert settled["price"].to_list() == pytest.approx([14.0, 23.0 * 0.6], rel=1e-12)
+    assert res.records.positions[-1].tolist() == [0.0, 0.0]
+
+
+def test_scale_fits_a_book_that_only_its_costs_push_over_the_limits():
+    # a fully invested 60/40 book with costs on: one factor just below 1 on both orders
+    close = np.array([[100.0, 50.0], [102.0, 49.0], [104.0, 51.0]])
+    w = np.full(close.shape, np.nan)
+    w[0] = [0.6, 0.4]
+    costs = Costs(commission_bps=10, slippage_bps=5, half_spread_bps=0, borrow_fee_bps=0)
+    res, ref = run_both(_flat_case(close, w, costs=costs))
+    compare_all(res, ref)
+    assert res.orders["reason"].to_list() == ["scaled", "scaled"]
