@@ -97,7 +97,8 @@ def observe_into_nb(t, features, book, state, obs_clip, obs):
     row = features[t]
     m = row.shape[0]
     n = book.qty.shape[0]
-    obs[:m] = row
+    for i in range(m):  # an element loop: a slice copy would make every call refcount
+        obs[i] = row[i]
     equity = state[X_EQUITY]
     for j in range(n):
         w = 0.0

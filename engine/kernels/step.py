@@ -15,6 +15,14 @@ from engine.kernels.enums import EntryType, LimitPolicy, OrderStatus, Reason, Ta
 
 _EPS = 1e-12
 
+# Speed: every numba function that receives the Book / Records tuples increfs and decrefs
+# each of their ~32 arrays (atomic operations) on entry and exit unless numba's refcount
+# pruning can prove them unneeded, which it cannot once the function calls another
+# compiled function or allocates. The helpers of one fill are therefore inlined
+# (``inline="always"``) into the function that runs the bar's orders, ``step_nb`` into
+# the loops, and ``mark_nb`` neither allocates nor calls: a bar then costs no refcount
+# work, and ``execute_nb`` (which does) runs only on bars with an instruction.
+
 
 @njit(cache=True)
 def _valuation_price_nb(ref_price: float, last_price: float) -> float:
@@ -25,7 +33,7 @@ def _valuation_price_nb(ref_price: float, last_price: float) -> float:
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _new_order_nb(decision_bar, bar, j, side, requested, reason, book, recs):
     """Append an order record (status rejected until a fill says otherwise)."""
     k = book.counts[0]
@@ -45,7 +53,7 @@ def _new_order_nb(decision_bar, bar, j, side, requested, reason, book, recs):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _write_trade_nb(j, bar, exit_price_override, is_open, book, recs):
     """Write the round trip held in the book's trade slots for asset ``j``."""
     k = book.counts[2]
@@ -78,7 +86,7 @@ def _write_trade_nb(j, bar, exit_price_override, is_open, book, recs):
     book.counts[2] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _open_trade_nb(j, bar, side, abs_qty, price, fee, book):
     book.tr_side[j] = side
     book.tr_entry_bar[j] = bar
@@ -90,7 +98,7 @@ def _open_trade_nb(j, bar, side, abs_qty, price, fee, book):
     book.tr_fees[j] = fee
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _track_fill_nb(j, bar, q0, x, price, commission, book, recs):
     """Update round-trip bookkeeping for a fill of signed ``x`` at ``price``."""
     q1 = book.qty[j]
@@ -128,7 +136,7 @@ def _impact_nb(abs_qty, volume, params):
     return rate
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _affordable_qty_nb(lo, hi, ref_price, volume, budget, params):
     """The largest buy in [lo, hi] whose cost, square-root impact and commission included,
     fits ``budget`` (``lo`` fits; bisection: the cost rises with the quantity)."""
@@ -143,7 +151,7 @@ def _affordable_qty_nb(lo, hi, ref_price, volume, budget, params):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equity_now,
                  gross_now, net_now, book, params, recs):
     """Fill one order moving asset j towards ``target_qty``; returns (cost, gross, net).
@@ -393,13 +401,6 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     tradable: its order is recorded as rejected.
     """
     n = book.qty.shape[0]
-    has_instruction = False
-    for j in range(n):
-        if kind[j] != TargetKind.NoTarget:
-            has_instruction = True
-            break
-    if not has_instruction:
-        return
     equity = book.cash[0]
     gross = 0.0
     net = 0.0
@@ -505,10 +506,11 @@ def mark_nb(bar, close, book, params, recs):
     recs.net[bar] = net
     recs.borrow[bar] = borrow
     if recs.positions.shape[0] > 0:
-        recs.positions[bar, :] = book.qty
+        for j in range(n):
+            recs.positions[bar, j] = book.qty[j]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _arm_stops_nb(j, bar, q0, q1, ref_price, book):
     """Stops follow the position (vectorbt's rule): a new or flipped position, or an added
     quantity, sets them from this fill's reference price, checked from the next bar; a
@@ -754,6 +756,15 @@ def delist_nb(bar, close, book, recs):
 
 
 @njit(cache=True)
+def _has_instruction_nb(kind):
+    """True when some asset has an instruction this bar."""
+    for j in range(kind.shape[0]):
+        if kind[j] != TargetKind.NoTarget:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
 def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind, value, book,
             params, recs):
     """Advance the book by one bar: stop exits (when stops are set), the pending
@@ -763,7 +774,8 @@ def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind
         stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, params, recs)
     if params.entry_type != EntryType.Market:
         defer_entries_nb(bar, decision_bar, kind, value, book, params, recs)
-    execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
+    if _has_instruction_nb(kind):
+        execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
     if params.entry_type != EntryType.Market:
         fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs)
     if params.use_delisting:
