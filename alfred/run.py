@@ -170,15 +170,19 @@ def run_scenario(
     build_analysts(scenario)
     target = _target_dir(scenario, out, overwrite, started_at)
 
+    # parallel report workers start now: they import while the data loads (report_jobs)
+    writer = ReportWriter(len(specs), scenario.report.tearsheet or scenario.report.plots)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         _seed(scenario.seed)
         step("loading data and running analysts")
-        inputs = load_inputs(scenario)
-        step.done()
-        staging, created = _open_staging(target)
-        views = scenario.report.tearsheet or scenario.report.plots
-        writer = ReportWriter(len(specs), views, scratch=staging)
+        try:
+            inputs = load_inputs(scenario)
+            step.done()
+            staging, created = _open_staging(target)
+        except BaseException:
+            writer.close()
+            raise
         try:
             runs = _write_runs(scenario, inputs, strategies, staging, writer, step, started_at)
             step("finishing")
@@ -274,13 +278,13 @@ def _write_runs(scenario: Scenario, inputs: ScenarioInputs, strategies: list, st
         _write_config(run_dir / "config.yaml", _single(scenario, spec), inputs, started_at)
         writer.submit(_report_job(run_dir, result, gross, inputs, scenario, label), written)
         runs.append((spec, run_dir, result, gross))
-    writer.finish(written)
-    if multi:
-        step("writing comparison")
+    if multi:  # while report workers run, so that it is not left for after them
         _write_json(staging / "fingerprint.json", fingerprint)
         _write_config(staging / "config.yaml", scenario, inputs, started_at)
         from reports import write_comparison
-
+    writer.finish(written)
+    if multi:
+        step("writing comparison")
         write_comparison(staging, [run_dir for _, run_dir, _, _ in runs])
         step.done()
     return runs

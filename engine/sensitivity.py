@@ -37,28 +37,51 @@ def _replay(result, bps: float):
         costs=costs), record_positions=False)
 
 
+class _Replays:
+    """(CAGR, total return) of ``result`` replayed at a cost, each cost replayed once (the
+    curve's 0 bps is also the search's lower edge)."""
+
+    def __init__(self, result) -> None:
+        if result.plan is None or result.simulation is None:
+            raise ConfigError("this result does not carry its plan and settings; run it "
+                              "with engine.run_backtest to get a cost-sensitivity curve")
+        self.result = result
+        self._seen: dict[float, tuple[float, float]] = {}
+
+    def __call__(self, bps: float) -> tuple[float, float]:
+        key = float(bps)
+        if key not in self._seen:
+            replay = _replay(self.result, key)
+            self._seen[key] = (_cagr(replay), replay.final_equity / replay.capital - 1.0)
+        return self._seen[key]
+
+    def cagr(self, bps: float) -> float:
+        return self(bps)[0]
+
+
 def cost_sensitivity(result, curve_bps: tuple[float, ...] = CURVE_BPS,
                      max_bps: float = 1000.0) -> dict[str, Any]:
     """``{"curve": [{"one_way_bps", "cagr", "total_return"}, ...], "break_even_bps"}``."""
-    if result.plan is None or result.simulation is None:
-        raise ConfigError("this result does not carry its plan and settings; run it with "
-                          "engine.run_backtest to get a cost-sensitivity curve")
+    replays = _Replays(result)
     rows = []
     for bps in curve_bps:
-        replay = _replay(result, bps)
-        rows.append({"one_way_bps": float(bps), "cagr": _cagr(replay),
-                     "total_return": replay.final_equity / replay.capital - 1.0})
-    return {"curve": rows, "break_even_bps": break_even_bps(result, max_bps=max_bps)}
+        cagr, total_return = replays(bps)
+        rows.append({"one_way_bps": float(bps), "cagr": cagr, "total_return": total_return})
+    return {"curve": rows, "break_even_bps": _break_even(replays, max_bps, 0.1)}
 
 
 def break_even_bps(result, *, max_bps: float = 1000.0, tol_bps: float = 0.1) -> float | None:
     """The one-way cost in bps at which the replay's CAGR is zero (see the module doc)."""
+    return _break_even(_Replays(result), max_bps, tol_bps)
+
+
+def _break_even(replays: _Replays, max_bps: float, tol_bps: float) -> float | None:
     lo, hi = 0.0, float(max_bps)
-    if _cagr(_replay(result, lo)) <= 0.0 or _cagr(_replay(result, hi)) > 0.0:
+    if replays.cagr(lo) <= 0.0 or replays.cagr(hi) > 0.0:
         return None
     while hi - lo > tol_bps:
         mid = 0.5 * (lo + hi)
-        if _cagr(_replay(result, mid)) > 0.0:
+        if replays.cagr(mid) > 0.0:
             lo = mid
         else:
             hi = mid
