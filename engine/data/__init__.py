@@ -12,7 +12,7 @@
   data shipped in ``alfred_data`` (see its PROVENANCE.md).
 """
 
-from ._align import align_bars
+from ._align import align_bars, clear_panel_cache
 from ._bundled import dataset_info, list_datasets
 from ._calendar import infer_periods_per_year, match_ts_type
 from ._load import DataWarning, load_bars, load_benchmark
@@ -27,6 +27,7 @@ __all__ = [
     "write_partitioned",
     "DataWarning",
     "align_bars",
+    "clear_panel_cache",
     "dataset_info",
     "infer_periods_per_year",
     "match_ts_type",

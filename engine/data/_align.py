@@ -5,8 +5,10 @@ timestamp changes and its asset index its position among the sorted asset names.
 fast path reads each asset name as a key -- its Arrow string view in place, which is the
 name itself when it has at most 12 bytes, else its polars hash -- and does the rest as
 integer passes in numba (:mod:`engine.kernels.scatter`): check the prices (and digest the
-columns for the cache) in one pass per column, intern the keys while laying rows out and
-checking the (ts, asset) order, copy or scatter. Hashed names are then compared with the
+columns for the cache) in one pass per column; a full panel (every asset on every bar)
+is then proved sorted, unique and full in one pass that compares every bar's keys with
+the first bar's, and each column is a reshaped copy; otherwise one pass interns the keys
+into codes while laying rows out and checking the (ts, asset) order, and values scatter. Hashed names are then compared with the
 name of their code, so a hash collision can never merge two assets. Whenever anything is
 off, the exact path below runs instead: it validates with :func:`validate_bars` and raises
 the error that names the asset, the row and the fix.
@@ -27,6 +29,7 @@ from engine.kernels.scatter import (
     bar_layout_nb,
     checked_digest_nb,
     fingerprint_nb,
+    full_grid_nb,
     inline_views_nb,
     intern_layout_nb,
     ranges_consistent_nb,
@@ -63,7 +66,7 @@ class _Values(NamedTuple):
 
 class _Layout(NamedTuple):
     frame: pl.DataFrame  # canonical columns, coerced
-    codes: np.ndarray  # per row: position of the row's asset in ``assets``
+    codes: np.ndarray | None  # per row: position of its asset in ``assets``; None: full grid
     bar_starts: np.ndarray  # first row of each bar
     assets: tuple[str, ...]
 
@@ -233,6 +236,13 @@ def _canonical(bars: pl.DataFrame) -> pl.DataFrame | None:
     return frame
 
 
+def clear_panel_cache() -> None:
+    """Forget every cached panel: the next :func:`align_bars` of any frame aligns afresh
+    (what a first call in a new session costs)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def _remember(key: tuple, panel: Panel) -> None:
     arrays = {id(a): a for a in (panel.open, panel.high, panel.low, panel.close, panel.volume)}
     if sum(a.nbytes for a in arrays.values()) > CACHE_MAX_BYTES:
@@ -247,6 +257,11 @@ def _remember(key: tuple, panel: Panel) -> None:
 def _fast_layout(frame: pl.DataFrame, keys: AssetKeys, ts_ns: np.ndarray) -> _Layout | None:
     """The layout of valid bars, or None whenever the exact path must look (bad input)."""
     asset = frame["asset"]
+    if keys.exact:  # the usual panel: every asset on every bar, checked without codes
+        width = full_grid_nb(keys.words, ts_ns)
+        if width > 0 and _strictly_increasing(names := asset.slice(0, width)):
+            starts = np.arange(0, frame.height, width, dtype=np.int64)
+            return _Layout(frame, None, starts, tuple(names.to_list()))
     codes, first_rows, starts, bad_row = intern_layout_nb(keys.words, ts_ns)
     names = asset.gather(first_rows)
     if not _strictly_increasing(names) or bad_row >= 0:

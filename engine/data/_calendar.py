@@ -54,24 +54,33 @@ def infer_periods_per_year(ts: pl.Series | np.ndarray | Sequence) -> float:
     Timestamps with a time zone are counted in that zone's calendar days. Raises
     DataError when there are fewer than two distinct timestamps.
     """
-    series = _as_datetime_series(ts).drop_nulls().unique().sort()
+    series = _as_datetime_series(ts).drop_nulls()
+    ns = series.dt.cast_time_unit("ns").to_physical().to_numpy()
+    if not (ns[1:] > ns[:-1]).all():  # a panel's calendar is already sorted and distinct
+        series = series.unique().sort()
+        ns = series.dt.cast_time_unit("ns").to_physical().to_numpy()
     if series.len() < 2:
         raise DataError(
             f"infer_periods_per_year: need at least two distinct timestamps, got "
             f"{series.len()}. Fix: load more bars, or pass periods_per_year explicitly."
         )
-    spacing_ns = float(np.median(np.diff(series.dt.cast_time_unit("ns").to_physical().to_numpy())))
-    spacing_days = spacing_ns / _DAY_NS
-    dates = series.dt.date()
+    spacing_days = float(np.median(np.diff(ns))) / _DAY_NS
     if spacing_days < 0.75:
-        return _intraday(dates)
+        return _intraday(series.dt.date())
     if spacing_days < 3.5:
-        weekend = float((series.dt.weekday() >= 6).mean())
-        return 365.0 if weekend > _WEEKEND_SHARE else 252.0
+        return 365.0 if _weekend_share(series, ns) > _WEEKEND_SHARE else 252.0
     for low, high, per_year in _BANDS:
         if low <= spacing_days <= high:
             return per_year
     return 365.25 / spacing_days
+
+
+def _weekend_share(series: pl.Series, ns: np.ndarray) -> float:
+    """Share of the timestamps on a Saturday or Sunday, in their zone's calendar."""
+    if series.dtype.time_zone is not None:  # type: ignore[union-attr]
+        return float((series.dt.weekday() >= 6).mean())
+    weekday = (ns // _DAY_NS + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    return float((weekday >= 5).mean())
 
 
 def _intraday(dates: pl.Series) -> float:

@@ -145,6 +145,32 @@ def _intern_rows_nb(keys: np.ndarray, ts_ns: np.ndarray, row: int, codes: np.nda
 
 
 @numba.njit(cache=True)
+def full_grid_nb(keys: np.ndarray, ts_ns: np.ndarray) -> int:
+    """The width of a full grid, or -1: rows in blocks of the first bar's width, every
+    block at one timestamp later than the block before, and every row's key equal to the
+    key of the row at its position in the first block. With exact keys and the first
+    block's names strictly increasing (the caller checks those few names) this proves the
+    rows sorted by (ts, asset), unique, every asset on every bar: no codes are needed.
+    """
+    n = keys.shape[0]
+    width = 1
+    while width < n and ts_ns[width] == ts_ns[0]:
+        width += 1
+    if n % width:
+        return -1
+    ok = True
+    for start in range(width, n, width):  # no early exit: the inner loop vectorises
+        t = ts_ns[start]
+        ok &= t > ts_ns[start - width]
+        for j in range(width):
+            i = start + j
+            ok &= (ts_ns[i] == t) & (keys[i, 0] == keys[j, 0]) & (keys[i, 1] == keys[j, 1])
+        if not ok:
+            return -1
+    return width
+
+
+@numba.njit(cache=True)
 def lookup_keys_nb(table_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Position of each row of ``keys`` among the rows of ``table_keys`` (distinct), -1 when
     absent. Both uint64 ``(n, 2)``; the row after the previous match is tried first."""

@@ -16,9 +16,11 @@ from engine.data._align import (
     _fast_layout,
     asset_keys,
 )
+from engine.errors import DataError
 from engine.kernels.scatter import (
     checked_digest_nb,
     fingerprint_nb,
+    full_grid_nb,
     inline_views_nb,
     intern_layout_nb,
 )
@@ -130,3 +132,43 @@ def test_interning_lays_out_many_bars_and_names() -> None:
     np.testing.assert_array_equal(codes2, codes)
     np.testing.assert_array_equal(starts2, ok_ts)
     assert bad2 == -1
+
+
+def test_full_grid_needs_every_block_equal_to_the_first() -> None:
+    keys = np.tile(np.array([[1, 9], [2, 9], [3, 9]], np.uint64), (4, 1))
+    ts = np.repeat(np.arange(4) * 10, 3)
+    assert full_grid_nb(keys, ts) == 3
+    other = keys.copy()
+    other[7, 1] = 8  # one row's name differs from its first-block counterpart
+    flat = ts.copy()
+    flat[6:9] = ts[3]  # a block no later than the one before
+    step = ts.copy()
+    step[10] += 1  # a timestamp change inside a block
+    for k, t in ((other, ts), (keys, flat), (keys, step), (keys[:-1], ts[:-1])):
+        assert full_grid_nb(k, t) == -1
+    assert full_grid_nb(keys[:1], ts[:1]) == 1
+
+
+def test_a_full_panel_takes_the_grid_path_and_a_swapped_first_bar_does_not() -> None:
+    names = ["AAA", "BBB", "CCC"]
+    ts = np.repeat(np.datetime64("2024-01-01", "ns") + np.arange(5) * np.timedelta64(1, "D"), 3)
+    bars = pl.DataFrame({"ts": ts, "asset": names * 5, "close": np.arange(1.0, 16.0)})
+    frame = bars.with_columns(pl.col("asset").cast(pl.String))
+    keys = asset_keys(frame["asset"])
+    layout = _fast_layout(frame, keys, _check_values(frame).ts_ns)
+    assert layout is not None and layout.codes is None and layout.assets == tuple(names)
+    np.testing.assert_array_equal(align_bars(bars, cache=False).close,
+                                  np.arange(1.0, 16.0).reshape(5, 3))
+    swapped = pl.concat([bars.slice(1, 1), bars.slice(0, 1), bars.slice(2)])
+    with pytest.raises(DataError, match="not sorted"):
+        align_bars(swapped, cache=False)
+
+
+def test_weekend_share_of_a_sorted_naive_calendar_matches_polars_weekdays() -> None:
+    from engine.data._calendar import _weekend_share
+
+    start = np.datetime64("1965-03-01T07:00", "ns")  # before 1970: negative nanoseconds
+    ts = pl.Series(start + np.cumsum(np.r_[0, np.random.default_rng(4).integers(1, 3, 400)])
+                   * np.timedelta64(1, "D"))
+    ns = ts.to_physical().to_numpy()
+    assert _weekend_share(ts, ns) == float((ts.dt.weekday() >= 6).mean())
