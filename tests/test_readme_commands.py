@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,32 +78,80 @@ def _quickstart_table(text: str) -> dict[str, dict[str, str]]:
     return rows
 
 
-@pytest.mark.slow
-def test_every_readme_command_runs_verbatim_from_a_fresh_copy(tmp_path):
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory):
+    """Every README command run once, in order, in a fresh copy: (copy, {command: result}).
+
+    The tests below read the folders the tour left (the quickstart run, the regime sweep)
+    instead of running the same scenarios again."""
     text = README.read_text(encoding="utf-8")
-    copy = tmp_path / "alfred"
+    copy = tmp_path_factory.mktemp("readme") / "alfred"
     shutil.copytree(ROOT, copy, ignore=_IGNORE)
     env = {**os.environ, "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
     env.pop("ALFRED_RUNS_DIR", None)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     before = {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()}
-    outputs = {}
+    done = {}
     for command in filter(None, map(runnable, readme_commands(text))):
-        done = subprocess.run(["bash", "-c", command], cwd=copy, env=env, capture_output=True,
-                              text=True, timeout=600, check=False)
-        assert done.returncode == 0, f"`{command}` exited {done.returncode}:\n" \
-                                     f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        assert "Traceback" not in done.stderr, f"`{command}`:\n{done.stderr[-3000:]}"
-        outputs[command] = done.stdout
-        if command.startswith("alfred sweep"):
-            assert re.search(r"\b0 failed\b", done.stdout + done.stderr), done.stdout[-2000:]
-    # nothing was written outside the copy's own runs/ folder
+        done[command] = subprocess.run(["bash", "-c", command], cwd=copy, env=env,
+                                       capture_output=True, text=True, timeout=600,
+                                       check=False)
+        if done[command].returncode != 0:
+            break  # later commands may read what this one should have written
     written = {p.relative_to(copy).parts[0] for p in copy.rglob("*")
                if p.is_file() and before.get(p) != p.stat().st_mtime_ns
                and not p.relative_to(copy).parts[0].startswith(".")}
+    return copy, done, written
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_verbatim_from_a_fresh_copy(tour):
+    copy, done, written = tour
+    text = README.read_text(encoding="utf-8")
+    assert list(done) == [c for c in map(runnable, readme_commands(text)) if c]
+    for command, result in done.items():
+        assert result.returncode == 0, f"`{command}` exited {result.returncode}:\n" \
+                                       f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert "Traceback" not in result.stderr, f"`{command}`:\n{result.stderr[-3000:]}"
+        if command.startswith("alfred sweep"):
+            assert re.search(r"\b0 failed\b", result.stdout + result.stderr), \
+                result.stdout[-2000:]
+    # nothing was written outside the copy's own runs/ folder
     assert written <= {"runs"}, f"README commands wrote outside runs/: {sorted(written)}"
     _check_quickstart_numbers(text, copy / "runs" / "quickstart")
+
+
+@pytest.mark.slow
+def test_the_quickstart_leaves_tear_sheets_plots_and_a_comparison(tour):
+    root = tour[0] / "runs" / "quickstart"
+    for name in ("comparison.md", "comparison.html", "comparison.csv", "config.yaml"):
+        assert (root / name).is_file(), name
+    for label in ("topk", "nuanced"):
+        run = root / label
+        assert (run / "tearsheet.html").stat().st_size > 10_000
+        assert len(list((run / "plots").glob("*.png"))) >= 3
+        assert (run / "benchmark.parquet").is_file()
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["settings"]["benchmark"] == "sp500_index:SP500"
+        assert -1.0 <= metrics["with_costs"]["max_drawdown"] <= 0.0
+        assert metrics["without_costs"]["cagr"] >= metrics["with_costs"]["cagr"]
+    comparison = pl.read_csv(root / "comparison.csv")
+    runs = comparison.filter(pl.col("strategy") != "benchmark")
+    assert sorted(runs["run"].to_list()) == ["nuanced", "topk"]
+    assert comparison.filter(pl.col("strategy") == "benchmark")["run"].to_list() == [
+        "sp500_index:SP500"]
+
+
+@pytest.mark.slow
+def test_the_regime_sweep_ran_every_named_regime(tour):
+    from reports.regimes import REGIMES
+
+    summaries = [p for p in (tour[0] / "runs").rglob("summary.csv")
+                 if "regimes_quickstart" in str(p)]
+    assert len(summaries) == 1, summaries
+    summary = pl.read_csv(summaries[0])
+    assert sorted(set(summary["data.regime"])) == sorted(REGIMES)
 
 
 def _check_quickstart_numbers(text: str, run_dir: Path) -> None:

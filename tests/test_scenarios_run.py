@@ -9,10 +9,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from alfred.components import strategy_names
 from alfred.run import run_scenario
-from alfred.scenario import ReportOptions, load_scenario
+from alfred.scenario import ReportOptions, load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -47,14 +48,59 @@ def _numbers(tree):
         yield float(tree)
 
 
+# Scenarios whose analysts train or sample a model run here on a lighter budget: the same
+# file, analysts and strategies, with forecasts at most monthly (stride >= 21), few sample
+# paths and members, one epoch. What they exercise (every component wired end to end) does
+# not depend on the budget; their full-size numbers are the README's and the notes'.
+_LIGHTER = {"stride": lambda v: max(v, 21), "num_samples": lambda v: min(v, 4),
+            "sample_count": lambda v: 1, "members": lambda v: min(v, 2),
+            "epochs": lambda v: 1, "max_samples_per_epoch": lambda v: min(v, 2000)}
+
+
+def _lighter(node):
+    if isinstance(node, dict):
+        return {k: _LIGHTER[k](v) if k in _LIGHTER and type(v) is int else _lighter(v)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_lighter(v) for v in node]
+    return node
+
+
+def _as_tested(path: Path):
+    """The scenario as this test runs it: no HTML tear sheet or PNG plots (they cost seconds
+    per strategy, do not depend on the scenario and are checked on the README's quickstart),
+    and the lighter budget above for scenarios marked slow."""
+    scenario = load_scenario(path)
+    if {a.name for a in scenario.analysts} <= PRICE_ONLY_ANALYSTS:
+        return scenario.model_copy(update={"report": ReportOptions(tearsheet=False,
+                                                                   plots=False)})
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = {k: v for k, v in raw.items() if not str(k).startswith("x-")}
+    raw["analysts"] = _lighter(raw["analysts"])
+    raw["report"] = {**raw.get("report", {}), "tearsheet": False, "plots": False}
+    return parse_scenario(yaml.safe_dump(raw, sort_keys=False), source=str(path),
+                          base_dir=path.parent)
+
+
+def test_the_lighter_budget_changes_only_the_budget():
+    raw = {"stride": 5, "num_samples": 32, "fine_tune": {"train": {"epochs": 3}},
+           "members": [{"name": "toto", "config": {"stride": 40, "sample_count": 8}}],
+           "members_n": 3, "seed": 7}
+    assert _lighter(raw) == {"stride": 21, "num_samples": 4,
+                             "fine_tune": {"train": {"epochs": 1}},
+                             "members": [{"name": "toto", "config": {"stride": 40,
+                                                                     "sample_count": 1}}],
+                             "members_n": 3, "seed": 7}
+    lighter = _as_tested(ROOT / "scenarios" / "toto_topk.yaml")
+    shipped = load_scenario(ROOT / "scenarios" / "toto_topk.yaml")
+    assert [a.name for a in lighter.analysts] == [a.name for a in shipped.analysts]
+    assert lighter.data == shipped.data and lighter.strategy_list == shipped.strategy_list
+
+
 @pytest.mark.parametrize("path", [_param(p) for p in SCENARIOS])
 def test_scenario_runs_to_a_complete_folder(path, tmp_path):
     scenario = load_scenario(path)
-    # The HTML tear sheet and PNG plots cost seconds per strategy and do not depend on the
-    # scenario; they are checked once, on the quickstart as written, below.
-    no_views = scenario.model_copy(update={"report": ReportOptions(tearsheet=False,
-                                                                   plots=False)})
-    summary = run_scenario(no_views, out=tmp_path / "run")
+    summary = run_scenario(_as_tested(path), out=tmp_path / "run")
     assert summary.run_dir == (tmp_path / "run").resolve()
     labels = [spec.run_label for spec in scenario.strategy_list]
     assert [run.label for run in summary.runs] == labels
@@ -75,26 +121,8 @@ def test_scenario_runs_to_a_complete_folder(path, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.slow
-def test_quickstart_as_written_writes_tear_sheets_plots_and_a_comparison(tmp_path):
-    path = ROOT / "scenarios" / "quickstart.yaml"
-    summary = run_scenario(path, out=tmp_path / "run")
-    root = summary.run_dir
-    for name in ("comparison.md", "comparison.html", "comparison.csv", "config.yaml"):
-        assert (root / name).is_file(), name
-    for run in summary.runs:
-        assert (run.run_dir / "tearsheet.html").stat().st_size > 10_000
-        assert len(list((run.run_dir / "plots").glob("*.png"))) >= 3
-        assert (run.run_dir / "benchmark.parquet").is_file()
-        metrics = run.metrics
-        assert metrics["settings"]["benchmark"] == "sp500_index:SP500"
-        assert -1.0 <= metrics["with_costs"]["max_drawdown"] <= 0.0
-        assert metrics["without_costs"]["cagr"] >= metrics["with_costs"]["cagr"]
-    comparison = pl.read_csv(root / "comparison.csv")
-    runs = comparison.filter(pl.col("strategy") != "benchmark")
-    assert sorted(runs["run"].to_list()) == ["nuanced", "topk"]
-    assert comparison.filter(pl.col("strategy") == "benchmark")["run"].to_list() == [
-        "sp500_index:SP500"]
+# The quickstart as written (tear sheets, plots, comparison) and the regime sweep are
+# checked on the folders the README tour leaves (tests/test_readme_commands.py).
 
 
 def test_weights_signals_file_matches_its_script():
@@ -120,17 +148,6 @@ def test_stress_scenario_runs_in_stress_mode(tmp_path):
                         executor="inline", progress=False)
     assert result.n_paths == 4 and result.paths.height == 4 * 2
     assert (tmp_path / "stress" / "quantiles.md").is_file()
-
-
-@pytest.mark.slow
-def test_regime_sweep_scenario_runs_every_named_regime(tmp_path):
-    from alfred.sweep import run_sweep
-    from reports.regimes import REGIMES
-
-    result = run_sweep(ROOT / "scenarios" / "regimes_quickstart.yaml", tmp_path / "sweep",
-                       executor="inline", progress=False)
-    assert sorted(set(result.summary["data.regime"])) == sorted(REGIMES)
-    assert result.n_failed == 0
 
 
 def test_walkforward_scenario_plans_fifteen_yearly_folds():
