@@ -3,6 +3,7 @@
     from portfolio import EnvConfig, build_market, PortfolioEnv
     market = build_market(panel, signals, EnvConfig(signals=["pred_return"]))
     env = PortfolioEnv(market, start="2010-01-01", end="2016-12-31")
+    vec = PortfolioVecEnv(market, n_envs=64)   # SB3 VecEnv: all envs in one numba call
 
 Train over seeds and compare with classic strategies from a scenario with
 ``alfred train-rl SCENARIO`` (:func:`alfred.train_rl.train_rl_scenario`); trade a trained policy with the
@@ -19,7 +20,7 @@ from portfolio._config import ALGORITHMS, AgentConfig, EnvConfig, RLSpec, Span
 
 _LAZY = {
     "Market": "_features", "build_market": "_features",
-    "PortfolioEnv": "_env",
+    "PortfolioEnv": "_env", "PortfolioVecEnv": "vec_env",
     "make_vec_env": "_train", "train_policy": "_train", "SeedResult": "_train",
     "PolicyCard": "_agents", "build_model": "_agents", "locate_policy": "_agents",
     "read_card": "_agents", "load_policy": "_agents",
@@ -40,7 +41,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ALGORITHMS", "REPORTED_METRICS", "AgentConfig", "Comparison", "PolicyFiles",
     "check_hyperparameters", "compare", "load_weights", "slice_panel", "EnvConfig", "Market",
-    "PolicyCard", "PortfolioEnv", "RLConfig", "RLSpec",
+    "PolicyCard", "PortfolioEnv", "PortfolioVecEnv", "RLConfig", "RLSpec",
     "RLStrategy", "SeedResult", "Span", "backtest_rollout", "build_market", "build_model",
     "load_policy", "locate_policy", "make_vec_env", "model_policy", "read_card", "rollout",
     "train_policy",

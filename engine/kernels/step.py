@@ -451,9 +451,9 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     scale = 1.0
     if params.limit_policy == LimitPolicy.Scale:
         scale = book_scale_nb(targets, ref_price, volume, equity, book, params)
+    order_value = np.empty(n)
+    idx = np.empty(n, dtype=np.int64)
     for group in range(2):  # 0: pure reductions, 1: opening / extending / flipping
-        order_value = np.empty(n)
-        idx = np.empty(n, dtype=np.int64)
         m = 0
         for j in range(n):
             tq = targets[j]
