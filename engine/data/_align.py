@@ -226,11 +226,12 @@ def _canonical(bars: pl.DataFrame) -> pl.DataFrame | None:
         return None
     if any(c not in bars.columns for c in ("ts", "asset", "close")):
         return None
-    try:
-        frame = _coerce_types(bars.select([c for c in CANONICAL_ORDER if c in bars.columns]),
-                              "bars")
-    except DataError:
-        return None
+    frame = bars.select([c for c in CANONICAL_ORDER if c in bars.columns])
+    if not _is_coerced(frame.schema):
+        try:
+            frame = _coerce_types(frame, "bars")
+        except DataError:
+            return None
     if frame["ts"].null_count() or frame["asset"].null_count():
         return None
     return frame
@@ -241,6 +242,14 @@ def clear_panel_cache() -> None:
     (what a first call in a new session costs)."""
     with _cache_lock:
         _cache.clear()
+
+
+def _is_coerced(schema: pl.Schema) -> bool:
+    """The types :func:`_coerce_types` gives already (then it is not run: its casts would
+    change nothing)."""
+    ts = schema["ts"]
+    return (isinstance(ts, pl.Datetime) and ts.time_unit == "ns" and schema["asset"] == pl.String
+            and all(t == pl.Float64 for c, t in schema.items() if c not in ("ts", "asset")))
 
 
 def _remember(key: tuple, panel: Panel) -> None:
