@@ -153,11 +153,12 @@ def _affordable_qty_nb(lo, hi, ref_price, volume, budget, params):
 
 @njit(cache=True, inline="always")
 def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equity_now,
-                 gross_now, net_now, book, params, recs):
+                 gross_now, net_now, book, params, recs, check_limits):
     """Fill one order moving asset j towards ``target_qty``; returns (cost, gross, net).
 
     ``scale`` (< 1 only under limit_policy scale) multiplies the part of the order that
-    opens or extends exposure.
+    opens or extends exposure. ``check_limits``: cut that part at the leverage limits
+    (limit_policy clip, and any order that fills alone: stop exits, resting entries).
     """
     q0 = book.qty[j]
     delta = target_qty - q0
@@ -189,7 +190,7 @@ def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equ
     p = ref_price
     gross_other = gross_now - abs(q0) * p
     net_other = net_now - q0 * p
-    if params.limit_policy == LimitPolicy.Clip:
+    if check_limits:
         hi = min(params.max_gross * equity_now - gross_other,
                  params.max_net * equity_now - net_other) / p
         lo = max(-(params.max_gross * equity_now - gross_other),
@@ -449,7 +450,8 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     # ascending order of value (largest sale first, smallest purchase first), so a cash
     # shortfall trims the largest purchase, never an arbitrary column.
     scale = 1.0
-    if params.limit_policy == LimitPolicy.Scale:
+    clip = params.limit_policy == LimitPolicy.Clip  # else the factor fits the whole book
+    if not clip:
         scale = book_scale_nb(targets, ref_price, volume, equity, book, params)
     order_value = np.empty(n)
     idx = np.empty(n, dtype=np.int64)
@@ -471,7 +473,7 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             j = idx[seq[s]]
             cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j],
                                             targets[j], scale if group == 1 else 1.0, equity,
-                                            gross, net, book, params, recs)
+                                            gross, net, book, params, recs, clip)
             targets[j] = np.nan
             equity -= cost
 
@@ -583,7 +585,8 @@ def stop_level_nb(j, bar, open_, high, low, close, book, params):
 
 
 @njit(cache=True)
-def stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, params, recs):
+def stop_exits_nb(bar, decision_bar, open_, high, low, close, volume, kind, value, book,
+                  params, recs):
     """Fill the stop exits of this bar before its instructions; an asset whose stop fired
     has its instruction of this bar recorded as rejected (reason ``stopped``)."""
     n = book.qty.shape[0]
@@ -605,7 +608,7 @@ def stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, param
             continue
         n_fills = book.counts[1]
         cost, gross, net = _fill_one_nb(j, bar, bar, price, volume[j], 0.0, 1.0, equity,
-                                        gross, net, book, params, recs)
+                                        gross, net, book, params, recs, True)
         equity -= cost
         if book.counts[1] > n_fills:
             f = recs.fills[n_fills]
@@ -615,7 +618,7 @@ def stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, param
                 book.counts[3] += 1
         if kind[j] != TargetKind.NoTarget:
             kind[j] = TargetKind.NoTarget
-            _new_order_nb(bar - 1, bar, j, 1 if value[j] > 0.0 else -1, np.nan,
+            _new_order_nb(decision_bar, bar, j, 1 if value[j] > 0.0 else -1, np.nan,
                           Reason.Stopped, book, recs)
 
 
@@ -653,7 +656,7 @@ def _book_exposure_nb(price, book):
 
 
 @njit(cache=True)
-def defer_entries_nb(bar, decision_bar, kind, value, book, params, recs):
+def defer_entries_nb(bar, decision_bar, kind, value, close, book, params, recs):
     """Turn this bar's entries (instructions that open a position from flat) into resting
     limit / stop orders at a level set from the decision close; any instruction for an
     asset with a resting entry cancels it (recorded as rejected, reason ``cancelled``)."""
@@ -665,7 +668,8 @@ def defer_entries_nb(bar, decision_bar, kind, value, book, params, recs):
             _new_order_nb(book.pend_decision[j], bar, j, 1 if book.pend_value[j] > 0 else -1,
                           np.nan, Reason.Cancelled, book, recs)
             book.pend_kind[j] = TargetKind.NoTarget
-        ref = book.last_price[j]
+        # the decision close: this bar's own under same_close, else the last one marked
+        ref = close[j] if decision_bar == bar and np.isfinite(close[j]) else book.last_price[j]
         if book.qty[j] != 0.0 or value[j] == 0.0 or not np.isfinite(ref):
             continue  # not an entry (or no close to set a level from): a market order
         side = 1.0 if value[j] > 0.0 else -1.0
@@ -678,7 +682,7 @@ def defer_entries_nb(bar, decision_bar, kind, value, book, params, recs):
 
 
 @njit(cache=True)
-def fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs):
+def fill_entries_nb(bar, fill_price, open_, high, low, close, volume, book, params, recs):
     """Fill the resting entries whose level this bar reaches (a gap through it fills at the
     open), sized on the equity at that moment; expire those whose last bar this was."""
     n = book.qty.shape[0]
@@ -701,7 +705,8 @@ def fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs):
                 elif (h >= level) if side > 0 else (lo <= level):
                     price = level
         if np.isfinite(price):
-            prices = np.full(n, np.nan)
+            # other positions at their last close, or this bar's price where none yet
+            prices = np.where(np.isfinite(book.last_price), book.last_price, fill_price)
             prices[j] = price
             equity, gross, net = _book_exposure_nb(prices, book)
             tq = _target_qty_nb(book.pend_kind[j], book.pend_value[j], equity, price,
@@ -709,7 +714,7 @@ def fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs):
             book.pend_kind[j] = TargetKind.NoTarget
             n_fills = book.counts[1]
             _fill_one_nb(j, book.pend_decision[j], bar, price, volume[j], tq, 1.0, equity,
-                         gross, net, book, params, recs)
+                         gross, net, book, params, recs, True)
             if book.counts[1] > n_fills:
                 recs.fills[n_fills].trigger = (Trigger.LimitEntry
                                                if params.entry_type == EntryType.Limit
@@ -771,13 +776,14 @@ def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind
     instructions at ``fill_price``, resting entries, delistings, then mark at the close. ``open_``, ``high``, ``low``,
     ``close`` and ``volume`` are this bar's rows."""
     if params.use_stops:
-        stop_exits_nb(bar, open_, high, low, close, volume, kind, value, book, params, recs)
+        stop_exits_nb(bar, decision_bar, open_, high, low, close, volume, kind, value, book,
+                      params, recs)
     if params.entry_type != EntryType.Market:
-        defer_entries_nb(bar, decision_bar, kind, value, book, params, recs)
+        defer_entries_nb(bar, decision_bar, kind, value, close, book, params, recs)
     if _has_instruction_nb(kind):
         execute_nb(bar, decision_bar, fill_price, volume, kind, value, book, params, recs)
     if params.entry_type != EntryType.Market:
-        fill_entries_nb(bar, open_, high, low, close, volume, book, params, recs)
+        fill_entries_nb(bar, fill_price, open_, high, low, close, volume, book, params, recs)
     if params.use_delisting:
         delist_nb(bar, close, book, recs)
     mark_nb(bar, close, book, params, recs)
