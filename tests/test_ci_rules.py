@@ -26,3 +26,17 @@ def test_a_skip_fails_in_ci_and_stays_a_skip_elsewhere(tmp_path):
     assert "1 failed, 1 passed" in in_ci.stdout and "skipped in CI" in in_ci.stdout
     local = _run(tmp_path, "")
     assert local.returncode == 0 and "1 passed, 1 skipped" in local.stdout, local.stdout
+
+
+def test_every_test_file_that_starts_ray_runs_in_the_ray_unit():
+    from tests.conftest import RAY_TEST_FILES, xdist_unit
+
+    # every file naming a Ray executor or importing ray (this one only names them)
+    starts_ray = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")
+                  if p.name != "test_ci_rules.py" and any(s in p.read_text(encoding="utf-8")
+                         for s in ('"kind": "ray"', "kind: ray", '"ray", "start"',
+                                   'executor="ray"', "import ray"))}
+    assert starts_ray and starts_ray <= RAY_TEST_FILES, sorted(starts_ray - RAY_TEST_FILES)
+    assert all((ROOT / f).is_file() for f in RAY_TEST_FILES)
+    assert xdist_unit("tests/alfred/test_sweep.py::test_x") == "ray"
+    assert xdist_unit("tests/alfred/test_api.py::test_x") == "tests/alfred/test_api.py"
