@@ -202,21 +202,27 @@ def weights_case(draw):
     return case
 
 
+def draw_signal_orders(draw, shape) -> dict:
+    """Entry/exit flags (each the AND of two random masks, so sparse) and an order size."""
+    cells = int(np.prod(shape))
+
+    def mask():
+        return np.array(draw(st.lists(st.booleans(), min_size=cells,
+                                      max_size=cells))).reshape(shape)
+
+    flags = tuple(mask() & mask() for _ in range(4))
+    kind = draw(st.sampled_from(["weight", "value", "qty"]))
+    return {"flags": flags, "size_type": kind,
+            "size": draw(st.sampled_from({"weight": [0.3, 0.6, 1.0],
+                                          "value": [100.0, 400.0, 5_000.0],
+                                          "qty": [1.0, 7.0, 30.0, 2.5]}[kind]))}
+
+
 @st.composite
 def signals_case(draw):
     close, open_, volume = draw(market())
     case = dict(close=close, open=open_, volume=volume, **draw(account(volume)))
-    cells = close.size
-    case["flags"] = tuple(np.array(draw(st.lists(st.booleans(), min_size=cells,
-                                                 max_size=cells))).reshape(close.shape)
-                          & np.array(draw(st.lists(st.booleans(), min_size=cells,
-                                                   max_size=cells))).reshape(close.shape)
-                          for _ in range(4))
-    kind = draw(st.sampled_from(["weight", "value", "qty"]))
-    case["size_type"] = kind
-    case["size"] = draw(st.sampled_from({"weight": [0.3, 0.6, 1.0],
-                                         "value": [100.0, 400.0, 5_000.0],
-                                         "qty": [1.0, 7.0, 30.0, 2.5]}[kind]))
+    case.update(draw_signal_orders(draw, close.shape))
     return case
 
 

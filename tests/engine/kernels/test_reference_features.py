@@ -33,6 +33,7 @@ from tests.engine.kernels.test_reference_engine import (
     _close,
     _fit_rows,
     account,
+    draw_signal_orders,
     market,
 )
 
@@ -263,18 +264,7 @@ def weights_case(draw):
 @st.composite
 def signals_case(draw):
     case = _with_account(draw, draw(ohlc_market()))
-    shape = case["close"].shape
-    cells = case["close"].size
-    case["flags"] = tuple(np.array(draw(st.lists(st.booleans(), min_size=cells,
-                                                 max_size=cells))).reshape(shape)
-                          & np.array(draw(st.lists(st.booleans(), min_size=cells,
-                                                   max_size=cells))).reshape(shape)
-                          for _ in range(4))
-    kind = draw(st.sampled_from(["weight", "value", "qty"]))
-    case["size_type"] = kind
-    case["size"] = draw(st.sampled_from({"weight": [0.3, 0.6, 1.0],
-                                         "value": [100.0, 400.0, 5_000.0],
-                                         "qty": [1.0, 7.0, 30.0, 2.5]}[kind]))
+    case.update(draw_signal_orders(draw, case["close"].shape))
     return case
 
 
