@@ -36,9 +36,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 ALPHA = 0.05
+
+
+def _stats():
+    """``scipy.stats``, imported on first use: it costs about half a second, and a run
+    that only asks :func:`analysts.evaluation.model_notes` never needs it."""
+    from scipy import stats
+
+    return stats
 
 
 def newey_west_variance(x: np.ndarray, lags: int) -> float:
@@ -95,9 +102,9 @@ def diebold_mariano(loss_model: np.ndarray, loss_base: np.ndarray, horizon: int 
     if hln:
         h = max(horizon, 1)
         stat *= math.sqrt(max(n + 1 - 2 * h + h * (h - 1) / n, 1e-12) / n)
-        dist = stats.t(df=n - 1)
+        dist = _stats().t(df=n - 1)
     else:
-        dist = stats.norm()
+        dist = _stats().norm()
     return TestResult(n, mean, float(stat), float(2 * dist.sf(abs(stat))),
                       float(dist.cdf(stat)))
 
@@ -131,8 +138,9 @@ def hac_mean_test(x: np.ndarray, lags: int, higher_is_better: bool = True) -> Te
     if not var > 1e-300:
         return TestResult(n, mean, 0.0, 1.0, 0.5)
     stat = mean / math.sqrt(var / n)
-    p_better = stats.norm.sf(stat) if higher_is_better else stats.norm.cdf(stat)
-    return TestResult(n, mean, float(stat), float(2 * stats.norm.sf(abs(stat))),
+    norm = _stats().norm
+    p_better = norm.sf(stat) if higher_is_better else norm.cdf(stat)
+    return TestResult(n, mean, float(stat), float(2 * norm.sf(abs(stat))),
                       float(p_better))
 
 
@@ -154,7 +162,7 @@ def direction_test(ts: np.ndarray | pl.Series, pred_up: np.ndarray, base_up: np.
     model_hit = np.asarray(pred_up, bool)[keep] == up
     base_hit = np.asarray(base_up, bool)[keep] == up
     wins, losses = int(np.sum(model_hit & ~base_hit)), int(np.sum(~model_hit & base_hit))
-    binom_p = (float(stats.binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue)
+    binom_p = (float(_stats().binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue)
                if wins + losses else 1.0)
     stamps = np.asarray(ts)[keep]
     hac = hac_mean_test(per_date_mean(stamps, model_hit.astype(float) - base_hit),
@@ -172,7 +180,7 @@ def auc(score: np.ndarray, up: np.ndarray) -> float:
     n_pos, n_neg = int(up.sum()), int((~up).sum())
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    ranks = stats.rankdata(score)
+    ranks = _stats().rankdata(score)
     return float((ranks[up].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
