@@ -3,25 +3,30 @@
 The HTML tear sheet and the PNG plots cost seconds of CPU per strategy, far more than the
 backtests, and the strategies' reports do not depend on each other. When a scenario
 compares several strategies with those views on and the machine has more than one CPU,
-each report is written by a fresh interpreter (``python -m alfred.report_jobs``)
-while the main process goes on with the next strategy's backtests; otherwise reports are
-written in-process. The files are identical either way.
+the reports are written outside the main process, at most one per CPU at a time, while
+the main process goes on with the next strategy's backtests; otherwise they are written
+in-process. The files are identical either way.
 
-The workers are started when the writer is made, before the run loads its data: a worker
-spends its first seconds importing the reporting stack (matplotlib, pandas, scipy,
-quantstats), and that happens on a CPU the main process leaves idle while it loads bars,
-runs the analysts and backtests, instead of after the job arrives. A worker then waits on
-its stdin for its job.
+How: one *report server* (``python -m alfred.report_jobs``, a fresh interpreter) is
+started when the writer is made -- or earlier, by :func:`early_report_server`, before the
+caller's own imports -- and imports the reporting stack (matplotlib, pandas, quantstats,
+about 3 s of CPU) once, on a CPU the main process leaves idle while it loads bars and
+runs the analysts. For each job the server then ``fork``s a child that already has all of
+that imported; the child writes the report and sends back its outcome. Before, each
+worker was its own interpreter and paid the imports again (one per strategy).
 
-Why a fresh interpreter and not ``multiprocessing``: ``fork`` would copy the numba and
-polars thread pools mid-flight, and ``spawn``/``forkserver`` re-import the caller's main
-module, which breaks any user script without an ``if __name__ == "__main__"`` guard.
-The job travels as a pickle over the worker's stdin (written by a thread, so the main
-process goes on at once; the result's record arrays cut to the rows the kernel wrote) and
-the outcome comes back over its stdout; only the worker's stderr is kept, in an anonymous
-temporary file (no name on disk, gone when closed). A worker ends with the process that
-started it, even after a ``kill -9`` of that process
-(:func:`engine.executor.die_with_parent`).
+Why a fresh interpreter and not ``multiprocessing``: forking the *caller* would copy the
+numba and polars thread pools mid-flight, and ``spawn``/``forkserver`` re-import the
+caller's main module, which breaks any user script without an ``if __name__ ==
+"__main__"`` guard. The server itself is single-threaded and has run no polars or numba
+work when it forks (it has only imported), so its children start clean.
+
+Jobs travel as pickles over the server's stdin (written in order by one thread, so the
+main process goes on at once; the result's record arrays cut to the rows the kernel
+wrote) and outcomes come back over its stdout, each framed with its job's number; only
+stderr is kept, in an anonymous temporary file (no name on disk, gone when closed). The
+server ends with the process that started it and each child with the server, even after
+a ``kill -9`` (:func:`engine.executor.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -30,13 +35,16 @@ import contextlib
 import dataclasses
 import os
 import pickle
+import queue
+import selectors
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,139 +104,221 @@ def _compact(result: Any) -> Any:
         trades=records.trades[:n_trades]))
 
 
-@dataclass
-class _Worker:
-    process: subprocess.Popen
-    log: Any  # the open stderr file
-    job: ReportJob | None = None
-    feeder: threading.Thread | None = None  # writes the pickled job to the worker's stdin
+_JOB = struct.Struct("<IQ")  # job number, payload bytes
+_OUTCOME = struct.Struct("<IiQ")  # job number, the child's exit code, payload bytes
+
+
+class _Server:
+    """The main process's handle on a report server: jobs in, framed outcomes out."""
+
+    def __init__(self, scratch: Path | None) -> None:
+        from engine.executor import child_env
+
+        env = child_env()
+        # the server must import this very checkout, whatever the caller's sys.path was
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(_PACKAGE_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        # closed by end() or kill(), after the server ended
+        self.log = tempfile.TemporaryFile("w+", encoding="utf-8", prefix=".report-",  # noqa: SIM115
+                                          dir=scratch)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "alfred.report_jobs"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env)
+        except BaseException:
+            self.log.close()
+            raise
+        self.scratch = scratch
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._feeder = threading.Thread(target=_feed, args=(self.process.stdin, self._queue),
+                                        name="report-jobs", daemon=True)
+        self._feeder.start()
+        self._outcomes: dict[int, tuple[int, bytes]] = {}
+
+    def send(self, number: int, payload: bytes) -> None:
+        self._queue.put(_JOB.pack(number, len(payload)) + payload)
+
+    def outcome(self, number: int) -> tuple[int, bytes] | None:
+        """The exit code and outcome bytes of job ``number`` (None: the server ended
+        without sending it)."""
+        stream = self.process.stdout
+        while number not in self._outcomes:
+            header = _read_exact(stream.read, _OUTCOME.size)
+            if header is None:
+                return None
+            got, code, size = _OUTCOME.unpack(header)
+            data = _read_exact(stream.read, size) if size else b""
+            if data is None:
+                return None
+            self._outcomes[got] = (code, data)
+        return self._outcomes.pop(number)
+
+    def exit_text(self) -> str:
+        """How the server ended and the end of what it and its children printed."""
+        code = self.process.wait()
+        self.log.seek(0)
+        return f"exit code {code}:\n{self.log.read()[-4000:]}"
+
+    def end(self) -> None:
+        """No more jobs: the server ends once its children have (all were collected)."""
+        self._queue.put(None)
+        self._feeder.join()
+        self.process.wait()
+        self._close_files()
+
+    def kill(self) -> None:
+        """Stop the server now; its children die with it (after an error or Ctrl-C)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._queue.put(None)
+        self._feeder.join()
+        self._close_files()
+
+    def _close_files(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        self.process.stdout.close()
+        self.log.close()
+
+
+def _read_exact(read: Callable[[int], bytes], size: int) -> bytes | None:
+    """``size`` bytes from ``read``; None at the end of the stream, even mid-way."""
+    parts, left = [], size
+    while left:
+        chunk = read(left)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _feed(stream, jobs: queue.SimpleQueue) -> None:
+    """Write each framed job in order; None closes the stream (no more jobs)."""
+    broken = False
+    while (frame := jobs.get()) is not None:
+        if broken:
+            continue
+        try:
+            stream.write(frame)
+            stream.flush()
+        except OSError:  # the server died: its exit code and log tell why
+            broken = True
+    with contextlib.suppress(OSError):
+        stream.close()
+
+
+_early: _Server | None = None  # started by early_report_server, taken by a ReportWriter
+
+
+@contextlib.contextmanager
+def early_report_server(n_jobs: int, views: bool) -> Iterator[None]:
+    """Start the report server now, for the next :class:`ReportWriter` made inside the
+    block (the CLI opens this before importing the run's own modules, so the server's
+    imports overlap with the main process's). Stopped on leaving if nothing took it."""
+    global _early
+    if not views or min(n_jobs, os.cpu_count() or 1) < 2 or _early is not None:
+        yield
+        return
+    _early = _Server(None)
+    try:
+        yield
+    finally:
+        server, _early = _early, None
+        if server is not None:
+            server.kill()
+
+
+def _take_early(scratch: Path | None) -> _Server | None:
+    global _early
+    server = _early
+    if server is None or server.scratch != scratch or server.process.poll() is not None:
+        return None
+    _early = None
+    return server
 
 
 class ReportWriter:
     """Submit report jobs; ``finish`` waits for all, in order, raising the first error.
 
-    With views on, several jobs and more than one CPU, ``min(n_jobs, CPUs)`` workers are
-    started at once and wait for their jobs (see the module doc). ``scratch`` is the
-    folder for the workers' anonymous stderr files (default: the system's temp folder).
+    With views on, several jobs and more than one CPU, a report server writes up to
+    ``min(n_jobs, CPUs)`` reports at once (see the module doc). ``scratch`` is the folder
+    for the server's anonymous stderr file (default: the system's temp folder).
     """
 
     def __init__(self, n_jobs: int, views: bool, scratch: Path | None = None) -> None:
         self.max_workers = min(n_jobs, os.cpu_count() or 1) if views else 1
         self._scratch = scratch
-        self._idle: list[_Worker] = []  # started, waiting for a job
-        self._running: list[_Worker] = []  # fed a job, in submission order
-        self._started = 0
+        self._server: _Server | None = None
+        self._running: list[tuple[int, ReportJob]] = []  # sent, in submission order
+        self._sent = 0
         self.warnings: list[str] = []
         if self.parallel:
-            try:
-                self._idle = [self._start() for _ in range(self.max_workers)]
-            except BaseException:
-                self.close()
-                raise
+            self._server = _take_early(scratch) or _Server(scratch)
 
     @property
     def parallel(self) -> bool:
         return self.max_workers > 1
+
+    @property
+    def server_pid(self) -> int | None:
+        return None if self._server is None else self._server.process.pid
 
     def submit(self, job: ReportJob, on_done: Callable[[ReportJob], None]) -> None:
         if not self.parallel:
             self.warnings.extend(write_report_job(job))
             on_done(job)
             return
-        if not self._idle:
-            if len(self._running) >= self.max_workers:
-                self._collect(self._running.pop(0), on_done)
-            self._idle.append(self._start())
-        worker = self._idle.pop(0)
-        self._running.append(worker)
-        self._feed(worker, job)
+        if self._server is None:  # max_workers raised after the writer was made
+            self._server = _Server(self._scratch)
+        if len(self._running) >= self.max_workers:
+            self._collect(*self._running.pop(0), on_done)
+        payload = pickle.dumps(dataclasses.replace(
+            job, result=_compact(job.result), gross=_compact(job.gross)),
+            protocol=pickle.HIGHEST_PROTOCOL)
+        self._server.send(self._sent, payload)
+        self._running.append((self._sent, job))
+        self._sent += 1
 
     def finish(self, on_done: Callable[[ReportJob], None]) -> None:
         try:
             while self._running:
-                self._collect(self._running.pop(0), on_done)
+                self._collect(*self._running.pop(0), on_done)
+            if self._server is not None:
+                server, self._server = self._server, None
+                server.end()
         finally:
             self.close()
 
     def close(self) -> None:
-        """Stop any worker still running or waiting (after an error or Ctrl-C elsewhere,
-        or one started for a job that never came)."""
-        for worker in (*self._running, *self._idle):
-            if worker.process.poll() is None:
-                worker.process.kill()
-            worker.process.wait()
-            if worker.feeder is not None:
-                worker.feeder.join()
-            with contextlib.suppress(OSError):
-                worker.process.stdin.close()
-            worker.process.stdout.close()
-            worker.log.close()
+        """Stop the server and any report still being written (after an error or Ctrl-C
+        elsewhere, or a server started for jobs that never came)."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.kill()
         self._running.clear()
-        self._idle.clear()
 
-    def _start(self) -> _Worker:
-        from engine.executor import child_env
-
-        self._started += 1
-        env = child_env()
-        # the worker must import this very checkout, whatever the caller's sys.path was
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(_PACKAGE_ROOT), *filter(None, [env.get("PYTHONPATH")])])
-        # closed by _collect or close(), after the worker ended
-        log = tempfile.TemporaryFile("w+", encoding="utf-8", prefix=".report-",  # noqa: SIM115
-                                     dir=self._scratch)
+    def _collect(self, number: int, job: ReportJob, on_done: Callable[[ReportJob], None]
+                 ) -> None:
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "alfred.report_jobs"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env)
-        except BaseException:
-            log.close()
+            got = self._server.outcome(number)
+        except BaseException:  # Ctrl-C while waiting
+            self.close()
             raise
-        return _Worker(process, log)
-
-    def _feed(self, worker: _Worker, job: ReportJob) -> None:
-        payload = pickle.dumps(dataclasses.replace(
-            job, result=_compact(job.result), gross=_compact(job.gross)),
-            protocol=pickle.HIGHEST_PROTOCOL)
-        worker.job = job
-        worker.feeder = threading.Thread(target=_feed, args=(worker.process.stdin, payload),
-                                         name=f"report-job-{job.label}", daemon=True)
-        worker.feeder.start()
-
-    def _collect(self, worker: _Worker, on_done: Callable[[ReportJob], None]) -> None:
-        try:
-            data = worker.process.stdout.read()
-            code = worker.process.wait()
-        except BaseException:  # Ctrl-C while waiting: this worker is no longer in _running
-            worker.process.kill()
-            worker.process.wait()
-            raise
-        finally:
-            worker.process.stdout.close()
-            worker.feeder.join()
-            worker.log.seek(0)
-            log_text = worker.log.read()
-            worker.log.close()
+        code, data = got if got is not None else (None, b"")
         outcome = pickle.loads(data) if data and code == 0 else None
         if outcome is None:
-            raise RunError(f"the report worker for {worker.job.label!r} exited with code "
-                           f"{code}:\n{log_text[-4000:]}")
+            why = (f"exit code {code}" if got is not None else
+                   f"the report server ended ({self._server.exit_text()})")
+            raise RunError(f"the report worker for {job.label!r} failed: {why}")
         kind, value = outcome
         if kind == "error":
             raise value
         if kind == "error_text":
-            raise RunError(f"writing the report of {worker.job.label!r} failed:\n{value}")
+            raise RunError(f"writing the report of {job.label!r} failed:\n{value}")
         self.warnings.extend(value)
-        on_done(worker.job)
-
-
-def _feed(stream, payload: bytes) -> None:
-    """Write the job and close the pipe (the worker reads to its end)."""
-    with contextlib.suppress(OSError):  # the worker died early: its exit code tells why
-        try:
-            stream.write(payload)
-        finally:
-            stream.close()
+        on_done(job)
 
 
 def _warm_up() -> list[str]:
@@ -250,9 +340,102 @@ def _warm_up() -> list[str]:
     return [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
+def _outcome(payload: bytes, imported: list[str], broken: str | None) -> tuple[str, Any]:
+    """What writing one job's report came to, as the parent will read it."""
+    if broken is not None:
+        return ("error_text", broken)
+    try:
+        return ("ok", imported + write_report_job(pickle.loads(payload)))
+    except AlfredError as exc:  # bad input: travels as itself, so exit codes stay right
+        return ("error", exc)
+    except OSError as exc:  # a full disk or a folder gone: the parent names the run folder
+        return ("error", exc)
+    except Exception:  # a bug: its traceback is what the user needs to report it
+        return ("error_text", traceback.format_exc())
+
+
+def _read_job(fd: int) -> tuple[int, bytes] | None:
+    """The next framed job from ``fd``; None once the parent closed it (or died)."""
+    def read(n: int) -> bytes:
+        return os.read(fd, min(n, 1 << 20))
+
+    header = _read_exact(read, _JOB.size)
+    if header is None:
+        return None
+    number, size = _JOB.unpack(header)
+    payload = _read_exact(read, size) if size else b""
+    return None if payload is None else (number, payload)
+
+
+def _fork_child(payload: bytes, imported: list[str], broken: str | None,
+                parent_env: dict[str, str], closing: list[int]) -> tuple[int, int]:
+    """Fork a child that writes one report and sends its pickled outcome down a pipe;
+    returns (the pipe's read end, the child's pid). ``closing``: fds the child closes."""
+    read_end, write_end = os.pipe()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.close(write_end)
+        return read_end, pid
+    code = 1
+    try:  # the child: never returns into the server's loop
+        for fd in (read_end, *closing):
+            os.close(fd)
+        os.environ.update(parent_env)
+        from engine.executor import die_with_parent
+
+        die_with_parent()  # the server is this child's parent
+        data = pickle.dumps(_outcome(payload, imported, broken))
+        with os.fdopen(write_end, "wb") as out:
+            out.write(data)
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _serve(results, imported: list[str], broken: str | None) -> None:
+    """The server's loop: fork a child per job read from stdin, relay each child's
+    outcome to ``results`` as it ends; returns once stdin is closed and all have ended."""
+    from engine.executor import child_env
+
+    parent_env = child_env({})  # what a child needs to die with this process
+    children: dict[int, tuple[int, int, list[bytes]]] = {}  # read fd: number, pid, data
+    with selectors.DefaultSelector() as selector:
+        selector.register(0, selectors.EVENT_READ)
+        reading = True
+        while reading or children:
+            for key, _ in selector.select():
+                if key.fd == 0:
+                    job = _read_job(0)
+                    if job is None:
+                        selector.unregister(0)
+                        reading = False
+                        continue
+                    fd, pid = _fork_child(job[1], imported, broken, parent_env,
+                                          [0, results.fileno(), *children])
+                    children[fd] = (job[0], pid, [])
+                    selector.register(fd, selectors.EVENT_READ)
+                    continue
+                chunk = os.read(key.fd, 1 << 20)
+                if chunk:
+                    children[key.fd][2].append(chunk)
+                    continue
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                number, pid, parts = children.pop(key.fd)
+                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                data = b"".join(parts)
+                results.write(_OUTCOME.pack(number, code, len(data)) + data)
+                results.flush()
+
+
 def _worker_main() -> int:
-    """Entry point of a report worker: the pickled job from stdin, the pickled outcome to
-    stdout (prints of the reporting libraries go to stderr, never into the outcome)."""
+    """Entry point of the report server (see the module doc); pickled jobs from stdin,
+    framed outcomes to stdout (prints of the reporting libraries go to stderr, never into
+    the outcomes)."""
     from engine.executor import die_with_parent
 
     die_with_parent()
@@ -262,26 +445,11 @@ def _worker_main() -> int:
     try:
         try:
             imported = _warm_up()
-        except Exception:  # reported with the job, as a failure to write its report
+        except Exception:  # reported with each job, as a failure to write its report
             imported, broken = [], traceback.format_exc()
         else:
             broken = None
-        data = sys.stdin.buffer.read()
-        if not data:  # closed without a job: the run ended before needing this worker
-            return 0
-        job = pickle.loads(data)
-        try:
-            if broken is not None:
-                outcome: tuple[str, Any] = ("error_text", broken)
-            else:
-                outcome = ("ok", imported + write_report_job(job))
-        except AlfredError as exc:  # bad input: travels as itself, so exit codes stay right
-            outcome = ("error", exc)
-        except OSError as exc:  # a full disk or a folder gone: the parent names the run folder
-            outcome = ("error", exc)
-        except Exception:  # a bug: its traceback is what the user needs to report it
-            outcome = ("error_text", traceback.format_exc())
-        results.write(pickle.dumps(outcome))
+        _serve(results, imported, broken)
         results.close()
     except KeyboardInterrupt:  # the parent died or was interrupted: nobody reads this
         os._exit(130)

@@ -112,7 +112,7 @@ def run(
     trust_scenario: TrustOpt = False,
 ) -> None:
     """Run a scenario: data, analysts, every strategy (with and without costs), reports."""
-    from alfred.run import run_scenario
+    from alfred.report_jobs import early_report_server
     from alfred.scenario import load_scenario
 
     with _exit_codes():
@@ -121,8 +121,14 @@ def run(
         if tearsheet is not None:
             chosen = loaded.model_copy(update={"report": loaded.report.model_copy(
                 update={"tearsheet": tearsheet})})
-        with _progress(quiet) as progress:
-            summary = run_scenario(chosen, out=out, overwrite=overwrite, progress=progress)
+        # the report server imports its stack while this process imports the run's
+        with early_report_server(len(chosen.strategy_list),
+                                 chosen.report.tearsheet or chosen.report.plots):
+            from alfred.run import run_scenario
+
+            with _progress(quiet) as progress:
+                summary = run_scenario(chosen, out=out, overwrite=overwrite,
+                                       progress=progress)
         _print_summary(summary)
 
 

@@ -69,27 +69,30 @@ _REPORT_PARENT = textwrap.dedent("""
     writer = ReportWriter(2, views=True, scratch=folder)
     writer.max_workers = 2
     writer.submit(job, lambda j: None)
-    print(writer._running[0].process.pid, flush=True)
+    print(writer.server_pid, flush=True)
     time.sleep(600)
 """)
 
 
-def test_a_report_worker_dies_with_its_killed_parent_and_gets_its_job_by_pipe(tmp_path):
+def test_a_report_server_and_its_child_die_with_their_killed_parent(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", _REPORT_PARENT, str(tmp_path)],
                               cwd=_ROOT, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(_ROOT)})
-    worker = None
+    server, children = None, []
     try:
-        worker = int(parent.stdout.readline())
-        # the worker is writing the report (metrics first, then plots and tear sheet)
+        server = int(parent.stdout.readline())
+        # the server forked a child for the job, which is writing the report (metrics
+        # first, then plots and tear sheet)
         assert wait_for(lambda: (tmp_path / "run" / "metrics.json").is_file(), 120)
+        children = [c.pid for c in psutil.Process(server).children()]
+        assert len(children) == 1
         assert not list(tmp_path.glob("*.job"))  # the job came over a pipe, not a file
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
         killed = time.monotonic()
-        assert wait_for(lambda: not alive(worker), 5)
+        assert wait_for(lambda: not alive(server) and not alive(children[0]), 5)
         assert time.monotonic() - killed < 2.5
     finally:
-        for pid in (parent.pid, worker):
+        for pid in (parent.pid, server, *children):
             if pid is not None and alive(pid):
                 os.kill(pid, signal.SIGKILL)
