@@ -19,7 +19,8 @@ Why a fresh interpreter and not ``multiprocessing``: forking the *caller* would 
 numba and polars thread pools mid-flight, and ``spawn``/``forkserver`` re-import the
 caller's main module, which breaks any user script without an ``if __name__ ==
 "__main__"`` guard. The server itself is single-threaded and has run no polars or numba
-work when it forks (it has only imported), so its children start clean.
+work when it forks (it has only imported), so its children start clean. Where there is
+no ``fork`` (Windows) the server writes the reports itself, one at a time.
 
 Jobs travel as pickles over the server's stdin (written in order by one thread, so the
 main process goes on at once; the result's record arrays cut to the rows the kernel
@@ -401,6 +402,12 @@ def _serve(results, imported: list[str], broken: str | None) -> None:
     outcome to ``results`` as it ends; returns once stdin is closed and all have ended."""
     from engine.executor import child_env
 
+    if not hasattr(os, "fork"):  # Windows: one report at a time, in this process
+        while (job := _read_job(0)) is not None:
+            data = pickle.dumps(_outcome(job[1], imported, broken))
+            results.write(_OUTCOME.pack(job[0], 0, len(data)) + data)
+            results.flush()
+        return
     parent_env = child_env({})  # what a child needs to die with this process
     children: dict[int, tuple[int, int, list[bytes]]] = {}  # read fd: number, pid, data
     with selectors.DefaultSelector() as selector:

@@ -78,3 +78,28 @@ def test_a_worker_bug_surfaces_as_run_error_with_its_traceback(tmp_path):
     with pytest.raises(RunError) as info:
         writer.finish(lambda j: None)
     assert "Traceback" in str(info.value) and "'b'" in str(info.value)
+
+
+def test_a_server_without_fork_writes_the_reports_itself(tmp_path):
+    """Where ``os.fork`` does not exist (Windows) the server writes each job in-process
+    and frames its outcome the same way."""
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from alfred import report_jobs
+
+    root = Path(report_jobs.__file__).resolve().parents[1]
+    (tmp_path / "run").mkdir()
+    payload = pickle.dumps(job(tmp_path / "run"))
+    code = ("import os, runpy; del os.fork; "
+            "runpy.run_module('alfred.report_jobs', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          timeout=300, input=report_jobs._JOB.pack(7, len(payload)) + payload)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    number, status, size = report_jobs._OUTCOME.unpack_from(done.stdout)
+    assert (number, status) == (7, 0)
+    kind, _ = pickle.loads(done.stdout[report_jobs._OUTCOME.size:][:size])
+    assert kind == "ok"
+    assert (tmp_path / "run" / "metrics.json").is_file()
