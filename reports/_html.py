@@ -126,9 +126,10 @@ def metrics_table(columns: Sequence[tuple[str, dict]], names: Sequence[str], *,
 
 def svg(fig, *, id: str, caption: str = "") -> str:
     """A matplotlib figure as inline SVG whose text stays text (searchable, testable)."""
-    from reports._plots import plot_style
+    from reports._plots import freeze_layout, plot_style
 
     buffer = io.StringIO()
+    freeze_layout(fig)  # laid out as for a PNG (once, whatever is rendered first)
     with plot_style(), rc_context({"svg.fonttype": "none", "svg.hashsalt": "alfred",
                                    "font.family": "DejaVu Sans"}):
         fig.savefig(buffer, format="svg", metadata={"Date": None})

@@ -9,7 +9,6 @@ and our charts should not change look depending on what was imported first.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -164,10 +163,67 @@ def rolling_sharpe_figure(r: np.ndarray, ts_ns: np.ndarray, periods_per_year: fl
     return fig
 
 
-def figure_png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+def freeze_layout(fig: Figure) -> Figure:
+    """Lay the figure out once (constrained layout, Agg text metrics) and keep it.
+
+    ``savefig`` otherwise lays a figure out again on every save, with a full draw pass
+    just to measure it: rendered to both PNG and SVG, a figure would pay that twice. The
+    positions are the ones a first PNG save computes, so the PNG is pixel for pixel the
+    same; the SVG shares them (its own text metrics differed by under a point).
+    """
+    if fig.get_layout_engine() is not None:
+        with plot_style():  # under the default style, set_layout_engine(None) means none
+            if fig.axes:
+                fig.get_layout_engine().execute(fig)
+            fig.set_layout_engine(None)
+    return fig
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` through a temporary name (no half-written file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with plot_style():
+            freeze_layout(fig).savefig(tmp, format="png")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class RunFigures:
+    """A run's four charts (``PLOT_NAMES``), each built on first use and kept.
+
+    The tear sheet renders them as inline SVG and the plots folder as PNG: one object
+    serves both, so a figure is built and laid out once (see :func:`freeze_layout`).
+    """
+
+    def __init__(self, r: np.ndarray, ts_ns: np.ndarray, benchmark=None, *,
+                 periods_per_year: float, title: str = "Strategy",
+                 benchmark_label: str = "Benchmark") -> None:
+        self.r, self.ts_ns, self.benchmark = r, ts_ns, benchmark
+        self.periods_per_year, self.title = periods_per_year, title
+        self.benchmark_label = benchmark_label
+        self._built: dict[str, Figure] = {}
+
+    def _build(self, name: str) -> Figure:
+        r, ts_ns, title = self.r, self.ts_ns, self.title
+        if name == "equity":
+            return equity_figure(r, ts_ns, self.benchmark, title=title,
+                                 benchmark_label=self.benchmark_label)
+        if name == "drawdown":
+            return drawdown_figure(r, ts_ns, title=title)
+        if name == "monthly_returns":
+            return monthly_heatmap_figure(r, ts_ns, title=title)
+        if name == "rolling_sharpe":
+            return rolling_sharpe_figure(r, ts_ns, self.periods_per_year, title=title)
+        raise KeyError(f"no chart named {name!r}; the charts are {PLOT_NAMES}")
+
+    def __getitem__(self, name: str) -> Figure:
+        if name not in self._built:
+            with plot_style():
+                self._built[name] = self._build(name)
+        return self._built[name]
 
 
 def resolve_periods_per_year(ts_ns: np.ndarray, periods_per_year: float | None) -> float:
@@ -180,6 +236,16 @@ def resolve_periods_per_year(ts_ns: np.ndarray, periods_per_year: float | None) 
     return float(infer_periods_per_year(_dates(ts_ns)))
 
 
+def checked_returns(returns, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and their int64 ns timestamps, refused without timestamps or bars."""
+    r, ts_ns = returns_with_ts(returns)
+    if ts_ns is None:
+        raise ConfigError(f"{what} need timestamps: pass a frame with ts and return columns")
+    if r.size == 0:
+        raise ConfigError("no returns to plot")
+    return r, ts_ns
+
+
 def write_plots(directory: str | Path, returns, *, benchmark=None,
                 periods_per_year: float | None = None, title: str = "Strategy",
                 benchmark_label: str = "Benchmark") -> list[Path]:
@@ -189,30 +255,14 @@ def write_plots(directory: str | Path, returns, *, benchmark=None,
     ``returns`` is a frame with ``ts`` and ``return`` (``BacktestResult.returns``);
     ``periods_per_year`` defaults to the one inferred from the timestamps.
     """
-    r, ts_ns = returns_with_ts(returns)
-    if ts_ns is None:
-        raise ConfigError("plots need timestamps: pass a frame with ts and return columns")
-    if r.size == 0:
-        raise ConfigError("no returns to plot")
-    ppy = resolve_periods_per_year(ts_ns, periods_per_year)
+    r, ts_ns = checked_returns(returns, "plots")
+    figures = RunFigures(r, ts_ns, benchmark, title=title, benchmark_label=benchmark_label,
+                         periods_per_year=resolve_periods_per_year(ts_ns, periods_per_year))
+    return save_plots(directory, figures)
+
+
+def save_plots(directory: str | Path, figures: RunFigures) -> list[Path]:
+    """The PNG files of :func:`write_plots` from figures already at hand."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    builders = {
-        "equity": lambda: equity_figure(r, ts_ns, benchmark, title=title,
-                                        benchmark_label=benchmark_label),
-        "drawdown": lambda: drawdown_figure(r, ts_ns, title=title),
-        "monthly_returns": lambda: monthly_heatmap_figure(r, ts_ns, title=title),
-        "rolling_sharpe": lambda: rolling_sharpe_figure(r, ts_ns, ppy, title=title),
-    }
-    paths = []
-    for name in PLOT_NAMES:
-        path = target / f"{name}.png"
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            with plot_style():
-                builders[name]().savefig(tmp, format="png")
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        paths.append(path)
-    return paths
+    return [save_png(figures[name], target / f"{name}.png") for name in PLOT_NAMES]

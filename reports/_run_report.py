@@ -28,8 +28,8 @@ import polars as pl
 
 from engine.errors import ConfigError, DataError
 from reports._inputs import RETURN_COLUMN, as_returns_array, returns_with_ts
-from reports._plots import write_plots
-from reports._tearsheet import write_tearsheet
+from reports._plots import RunFigures, checked_returns, save_plots
+from reports._tearsheet import save_tearsheet
 from reports.metrics import compute_metrics, metrics_for_result, metrics_to_json, order_outcomes
 
 METRICS_FILE = "metrics.json"
@@ -93,12 +93,14 @@ def _write_views(folder: Path, returns: pl.DataFrame, metrics: dict[str, Any],
     title = settings.get("title") or "Strategy"
     label = settings.get("benchmark") or "Benchmark"
     ppy, rf = float(settings["periods_per_year"]), float(settings.get("rf") or 0.0)
-    if tearsheet:
-        write_tearsheet(folder / TEARSHEET_FILE, returns, benchmark, title,
-                        periods_per_year=ppy, rf=rf, metrics=metrics, benchmark_label=label)
-    if plots:
-        write_plots(folder / PLOTS_DIR, returns, benchmark=benchmark, periods_per_year=ppy,
-                    title=title, benchmark_label=label)
+    if tearsheet or plots:  # one set of figures, built and laid out once for SVG and PNG
+        r, ts_ns = checked_returns(returns, "the tear sheet and plots")
+        figures = RunFigures(r, ts_ns, benchmark, periods_per_year=ppy, title=title,
+                             benchmark_label=label)
+        if tearsheet:
+            save_tearsheet(folder / TEARSHEET_FILE, figures, metrics=metrics, rf=rf)
+        if plots:
+            save_plots(folder / PLOTS_DIR, figures)
     if benchmark is not None and returns.height >= 2:
         from reports.regimes import regime_breakdown, write_regimes
 

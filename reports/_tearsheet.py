@@ -32,14 +32,7 @@ from reports._definitions import (
     return_metric,
 )
 from reports._inputs import returns_with_ts, to_pandas
-from reports._plots import (
-    _benchmark_on_strategy_bars,
-    drawdown_figure,
-    equity_figure,
-    monthly_heatmap_figure,
-    resolve_periods_per_year,
-    rolling_sharpe_figure,
-)
+from reports._plots import RunFigures, _benchmark_on_strategy_bars, resolve_periods_per_year
 
 METRICS_TABLE_ID = "alfred-metrics"
 EQUITY_CHART_ID = "alfred-equity-chart"
@@ -119,10 +112,12 @@ def _quantstats_metrics(strategy, benchmark, *, rf: float, periods_per_year: flo
         font_log.setLevel(level)
 
 
-def tearsheet_html(r, ts_ns, benchmark, metrics: dict[str, Any], *, title: str,
-                   benchmark_label: str, periods_per_year: float, rf: float,
+def tearsheet_html(figures: RunFigures, metrics: dict[str, Any], *, rf: float,
                    quantstats_frame=None, crumbs=()) -> str:
     """The tear sheet page as text (see :func:`write_tearsheet`)."""
+    r, ts_ns, benchmark = figures.r, figures.ts_ns, figures.benchmark
+    title, benchmark_label = figures.title, figures.benchmark_label
+    periods_per_year = figures.periods_per_year
     dates = ts_ns.view("datetime64[ns]")
     first, last = str(dates[0])[:10], str(dates[-1])[:10]
     flat = metrics.get("with_costs", metrics)
@@ -139,19 +134,16 @@ def tearsheet_html(r, ts_ns, benchmark, metrics: dict[str, Any], *, title: str,
     body = [
         h.section("Metrics", metrics_table_html(metrics),
                   note="Definitions: hover a metric's name, or see metrics.json."),
-        h.section("Equity", h.svg(equity_figure(r, ts_ns, benchmark, title=title,
-                                                benchmark_label=benchmark_label),
-                                  id=EQUITY_CHART_ID)
-                  + h.svg(drawdown_figure(r, ts_ns, title=title), id="alfred-drawdown-chart")),
+        h.section("Equity", h.svg(figures["equity"], id=EQUITY_CHART_ID)
+                  + h.svg(figures["drawdown"], id="alfred-drawdown-chart")),
         h.section("End-of-year returns",
                   h.svg(eoy_figure(eoy, title=title, benchmark_label=benchmark_label),
                         id=EOY_CHART_ID) + eoy_table_html(eoy),
                   note="Compounded return within each calendar year (a partial first or "
                        "last year counts only its own bars)."),
-        h.section("Monthly returns", h.svg(monthly_heatmap_figure(r, ts_ns, title=title),
+        h.section("Monthly returns", h.svg(figures["monthly_returns"],
                                            id="alfred-monthly-chart")),
-        h.section("Rolling Sharpe", h.svg(rolling_sharpe_figure(r, ts_ns, periods_per_year,
-                                                                title=title),
+        h.section("Rolling Sharpe", h.svg(figures["rolling_sharpe"],
                                           id="alfred-rolling-sharpe-chart")),
     ]
     if quantstats_frame is not None:
@@ -178,27 +170,35 @@ def write_tearsheet(path: str | Path, returns_ts_frame, benchmark=None,
     r, ts_ns = returns_with_ts(returns_ts_frame)
     if ts_ns is None:
         raise ConfigError("the tear sheet needs timestamps: pass a frame with ts and return")
+    figures = RunFigures(r, ts_ns, benchmark, title=title, benchmark_label=benchmark_label,
+                         periods_per_year=resolve_periods_per_year(ts_ns, periods_per_year))
+    return save_tearsheet(path, figures, metrics=metrics, rf=rf, crumbs=crumbs)
+
+
+def save_tearsheet(path: str | Path, figures: RunFigures, *,
+                   metrics: dict[str, Any] | None = None, rf: float = 0.0, crumbs=()) -> Path:
+    """The tear sheet of :func:`write_tearsheet` from a run's figures (built here on first
+    use, or already drawn for its PNG plots)."""
+    r, ts_ns = figures.r, figures.ts_ns
     if r.size < 2:
         raise ConfigError(f"the tear sheet needs at least 2 bars of returns, got {r.size}")
-    ppy = resolve_periods_per_year(ts_ns, periods_per_year)
     target = Path(path)
     if not target.parent.is_dir():
         raise ConfigError(f"folder {target.parent} does not exist; create it first")
     if metrics is None:
         from reports.metrics import compute_metrics
 
-        metrics = compute_metrics(r, ppy, ts=ts_ns.view("datetime64[ns]"), rf=rf,
-                                  benchmark=benchmark)
+        metrics = compute_metrics(r, figures.periods_per_year,
+                                  ts=ts_ns.view("datetime64[ns]"), rf=rf,
+                                  benchmark=figures.benchmark)
     bench_series = None
-    if benchmark is not None:
-        bench_series = to_pandas(_benchmark_on_strategy_bars(ts_ns, benchmark), ts_ns,
-                                 benchmark_label)
-    qs_frame = _quantstats_metrics(to_pandas(r, ts_ns, title), bench_series, rf=rf,
-                                   periods_per_year=ppy, title=title,
-                                   benchmark_title=benchmark_label)
-    text = tearsheet_html(r, ts_ns, benchmark, metrics, title=title,
-                          benchmark_label=benchmark_label, periods_per_year=ppy, rf=rf,
-                          quantstats_frame=qs_frame, crumbs=crumbs)
+    if figures.benchmark is not None:
+        bench_series = to_pandas(_benchmark_on_strategy_bars(ts_ns, figures.benchmark), ts_ns,
+                                 figures.benchmark_label)
+    qs_frame = _quantstats_metrics(to_pandas(r, ts_ns, figures.title), bench_series, rf=rf,
+                                   periods_per_year=figures.periods_per_year,
+                                   title=figures.title, benchmark_title=figures.benchmark_label)
+    text = tearsheet_html(figures, metrics, rf=rf, quantstats_frame=qs_frame, crumbs=crumbs)
     return h.write_page(target, text)
 
 

@@ -160,13 +160,12 @@ def write_regimes(folder: Path, table: pl.DataFrame, *, title: str, benchmark_la
     text = regimes_markdown(table, title, benchmark_label)
     _atomic(folder / "regimes.md", lambda p: Path(p).write_text(text, encoding="utf-8"))
     if plots:
-        from reports._plots import plot_style
+        from reports._plots import plot_style, save_png
 
         (folder / "plots").mkdir(exist_ok=True)
         with plot_style():
             figure = regimes_figure(table, title, benchmark_label)
-            _atomic(folder / "plots" / "regimes.png",
-                    lambda p: figure.savefig(p, format="png"))
+        save_png(figure, folder / "plots" / "regimes.png")
 
 
 def _atomic(path: Path, write) -> None:
