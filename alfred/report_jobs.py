@@ -89,6 +89,31 @@ def write_report_job(job: ReportJob) -> list[str]:
     return [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
+@dataclass(frozen=True, eq=False)
+class ComparisonJob:
+    """The comparison pages of several strategy runs, written into ``folder`` once their
+    reports are (``reports.write_comparison``)."""
+
+    folder: Path
+    run_dirs: tuple[Path, ...]
+    label: str = "comparison"
+
+
+Job = ReportJob | ComparisonJob
+
+
+def run_job(job: Job) -> list[str]:
+    """Write what ``job`` asks for; returns the warnings raised while doing it."""
+    if isinstance(job, ReportJob):
+        return write_report_job(job)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        from reports import write_comparison
+
+        write_comparison(job.folder, job.run_dirs)
+    return [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
 def _compact(result: Any) -> Any:
     """``result`` with its order, fill and trade records cut to the rows written.
 
@@ -252,7 +277,8 @@ class ReportWriter:
         self.max_workers = min(n_jobs, os.cpu_count() or 1) if views else 1
         self._scratch = scratch
         self._server: _Server | None = None
-        self._running: list[tuple[int, ReportJob]] = []  # sent, in submission order
+        # sent, in submission order, each with what to call once it is written
+        self._running: list[tuple[int, Job, Callable[[Job], None]]] = []
         self._sent = 0
         self.warnings: list[str] = []
         if self.parallel:
@@ -266,26 +292,36 @@ class ReportWriter:
     def server_pid(self) -> int | None:
         return None if self._server is None else self._server.process.pid
 
-    def submit(self, job: ReportJob, on_done: Callable[[ReportJob], None]) -> None:
+    def submit(self, job: Job, on_done: Callable[[Job], None]) -> None:
+        """Write ``job`` (now, or in the server); ``on_done(job)`` once it is written."""
         if not self.parallel:
-            self.warnings.extend(write_report_job(job))
+            self.warnings.extend(run_job(job))
             on_done(job)
             return
         if self._server is None:  # max_workers raised after the writer was made
             self._server = _Server(self._scratch)
         if len(self._running) >= self.max_workers:
-            self._collect(*self._running.pop(0), on_done)
-        payload = pickle.dumps(dataclasses.replace(
-            job, result=_compact(job.result), gross=_compact(job.gross)),
-            protocol=pickle.HIGHEST_PROTOCOL)
-        self._server.send(self._sent, payload)
-        self._running.append((self._sent, job))
+            self._collect(*self._running.pop(0))
+        if isinstance(job, ReportJob):
+            job = dataclasses.replace(job, result=_compact(job.result),
+                                      gross=_compact(job.gross))
+        self._server.send(self._sent, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        self._running.append((self._sent, job, on_done))
         self._sent += 1
 
-    def finish(self, on_done: Callable[[ReportJob], None]) -> None:
+    def wait(self) -> None:
+        """Wait for every job submitted so far, in order, raising the first error."""
         try:
             while self._running:
-                self._collect(*self._running.pop(0), on_done)
+                self._collect(*self._running.pop(0))
+        except BaseException:
+            self.close()
+            raise
+
+    def finish(self) -> None:
+        """Wait for every job, then stop the server."""
+        try:
+            self.wait()
             if self._server is not None:
                 server, self._server = self._server, None
                 server.end()
@@ -300,8 +336,7 @@ class ReportWriter:
             server.kill()
         self._running.clear()
 
-    def _collect(self, number: int, job: ReportJob, on_done: Callable[[ReportJob], None]
-                 ) -> None:
+    def _collect(self, number: int, job: Job, on_done: Callable[[Job], None]) -> None:
         try:
             got = self._server.outcome(number)
         except BaseException:  # Ctrl-C while waiting
@@ -335,6 +370,7 @@ def _warm_up() -> list[str]:
 
             import reports.regimes  # noqa: F401
             from engine import backtest, sensitivity  # noqa: F401
+            from reports import write_comparison  # noqa: F401
         finally:
             for name in blocked:
                 sys.modules.pop(name, None)
@@ -346,7 +382,7 @@ def _outcome(payload: bytes, imported: list[str], broken: str | None) -> tuple[s
     if broken is not None:
         return ("error_text", broken)
     try:
-        return ("ok", imported + write_report_job(pickle.loads(payload)))
+        return ("ok", imported + run_job(pickle.loads(payload)))
     except AlfredError as exc:  # bad input: travels as itself, so exit codes stay right
         return ("error", exc)
     except OSError as exc:  # a full disk or a folder gone: the parent names the run folder
@@ -464,4 +500,8 @@ def _worker_main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_worker_main())
+    # run the module under its import name, so that the classes of unpickled jobs are
+    # the ones its functions check against (not copies in ``__main__``)
+    from alfred.report_jobs import _worker_main as _main
+
+    sys.exit(_main())

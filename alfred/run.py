@@ -41,7 +41,7 @@ from alfred.outputs import (
     remove_stale_staging,
     target_dir,
 )
-from alfred.report_jobs import ReportJob, ReportWriter
+from alfred.report_jobs import ComparisonJob, ReportJob, ReportWriter
 from alfred.scenario import Scenario, StrategySpec, load_scenario, scenario_to_dict
 from alfred.training_report import write_training
 from engine.costs import Costs
@@ -278,15 +278,14 @@ def _write_runs(scenario: Scenario, inputs: ScenarioInputs, strategies: list, st
         _write_config(run_dir / "config.yaml", _single(scenario, spec), inputs, started_at)
         writer.submit(_report_job(run_dir, result, gross, inputs, scenario, label), written)
         runs.append((spec, run_dir, result, gross))
-    if multi:  # while report workers run, so that it is not left for after them
+    if multi:  # while reports are written, so that it is not left for after them
         _write_json(staging / "fingerprint.json", fingerprint)
         _write_config(staging / "config.yaml", scenario, inputs, started_at)
-        from reports import write_comparison
-    writer.finish(written)
-    if multi:
+        writer.wait()  # the comparison reads the strategies' reports
         step("writing comparison")
-        write_comparison(staging, [run_dir for _, run_dir, _, _ in runs])
-        step.done()
+        writer.submit(ComparisonJob(staging, tuple(run_dir for _, run_dir, _, _ in runs)),
+                      lambda job: step.done())
+    writer.finish()
     return runs
 
 

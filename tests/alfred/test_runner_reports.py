@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from alfred import run_backtest
-from alfred.report_jobs import ReportJob, ReportWriter
+from alfred.report_jobs import ComparisonJob, ReportJob, ReportWriter
 from engine import Costs
 from engine.errors import ConfigError, RunError
 
@@ -48,8 +48,19 @@ def test_workers_write_the_same_files_as_in_process(tmp_path):
     writer.submit(job(tmp_path / "w1", "w1"), lambda j: done.append(j.label))
     writer.submit(job(tmp_path / "w2", "w2"), lambda j: done.append(j.label))
     assert done == ["a"]  # workers report on collection, in submission order
-    writer.finish(lambda j: done.append(j.label))
+    writer.wait()
     assert done == ["a", "w1", "w2"]
+    # a comparison, once its runs are written: the same table as one written here
+    (tmp_path / "cmp").mkdir()
+    writer.submit(ComparisonJob(tmp_path / "cmp", (tmp_path / "w1", tmp_path / "w2")),
+                  lambda j: done.append(j.label))
+    writer.finish()
+    assert done == ["a", "w1", "w2", "comparison"]
+    inline.submit(ComparisonJob(tmp_path / "inline_cmp", (tmp_path / "w1", tmp_path / "w2")),
+                  lambda j: None)
+    assert (tmp_path / "cmp" / "comparison.csv").read_text() == (
+        tmp_path / "inline_cmp" / "comparison.csv").read_text()
+    assert "w2" in (tmp_path / "cmp" / "comparison.md").read_text()
     expected = json.loads((tmp_path / "inline" / "metrics.json").read_text())
     for name in ("w1", "w2"):
         got = json.loads((tmp_path / name / "metrics.json").read_text())
@@ -57,14 +68,15 @@ def test_workers_write_the_same_files_as_in_process(tmp_path):
         assert pl.read_parquet(tmp_path / name / "equity.parquet").equals(
             pl.read_parquet(tmp_path / "inline" / "equity.parquet"))
     # the worker's scratch files are gone
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["inline", "w1", "w2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp", "inline", "inline_cmp",
+                                                          "w1", "w2"]
 
 
 def test_a_worker_input_error_keeps_its_type(tmp_path):
     writer = parallel_writer(tmp_path)
     writer.submit(job(tmp_path / "missing"), lambda j: None)
     with pytest.raises(ConfigError, match="does not exist"):
-        writer.finish(lambda j: None)
+        writer.finish()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -76,7 +88,7 @@ def test_a_worker_bug_surfaces_as_run_error_with_its_traceback(tmp_path):
     writer = parallel_writer(tmp_path)
     writer.submit(broken, lambda j: None)
     with pytest.raises(RunError) as info:
-        writer.finish(lambda j: None)
+        writer.finish()
     assert "Traceback" in str(info.value) and "'b'" in str(info.value)
 
 
