@@ -242,9 +242,11 @@ _early: _Server | None = None  # started by early_report_server, taken by a Repo
 def early_report_server(n_jobs: int, views: bool) -> Iterator[None]:
     """Start the report server now, for the next :class:`ReportWriter` made inside the
     block (the CLI opens this before importing the run's own modules, so the server's
-    imports overlap with the main process's). Stopped on leaving if nothing took it."""
+    imports overlap with the main process's). With more than one CPU this pays even for a
+    single report: the reporting stack is imported while the data loads, not after the
+    backtest. Stopped on leaving if nothing took it."""
     global _early
-    if not views or min(n_jobs, os.cpu_count() or 1) < 2 or _early is not None:
+    if not views or n_jobs < 1 or (os.cpu_count() or 1) < 2 or _early is not None:
         yield
         return
     _early = _Server(None)
@@ -269,7 +271,8 @@ class ReportWriter:
     """Submit report jobs; ``finish`` waits for all, in order, raising the first error.
 
     With views on, several jobs and more than one CPU, a report server writes up to
-    ``min(n_jobs, CPUs)`` reports at once (see the module doc). ``scratch`` is the folder
+    ``min(n_jobs, CPUs)`` reports at once (see the module doc); so it does for a single
+    job when :func:`early_report_server` started one. ``scratch`` is the folder
     for the server's anonymous stderr file (default: the system's temp folder).
     """
 
@@ -281,12 +284,15 @@ class ReportWriter:
         self._running: list[tuple[int, Job, Callable[[Job], None]]] = []
         self._sent = 0
         self.warnings: list[str] = []
-        if self.parallel:
-            self._server = _take_early(scratch) or _Server(scratch)
+        self._server = _take_early(scratch) if views else None
+        self._adopted = self._server is not None  # one report at a time is worth it then
+        if self._server is None and self.parallel:
+            self._server = _Server(scratch)
 
     @property
     def parallel(self) -> bool:
-        return self.max_workers > 1
+        """Whether reports are written by the report server (else in this process)."""
+        return self.max_workers > 1 or self._adopted
 
     @property
     def server_pid(self) -> int | None:

@@ -115,3 +115,27 @@ def test_a_server_without_fork_writes_the_reports_itself(tmp_path):
     kind, _ = pickle.loads(done.stdout[report_jobs._OUTCOME.size:][:size])
     assert kind == "ok"
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_an_early_server_writes_even_a_single_report(tmp_path, monkeypatch):
+    """``alfred run`` starts the server before its imports: a one-strategy run with views
+    uses it too (its imports overlap the data loading), with the same files."""
+    from alfred.report_jobs import early_report_server
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    for name in ("inline", "early"):
+        (tmp_path / name).mkdir()
+    ReportWriter(1, views=False).submit(job(tmp_path / "inline"), lambda j: None)
+    done: list[str] = []
+    with early_report_server(1, views=True):
+        writer = ReportWriter(1, views=True)
+        assert writer.parallel and writer.server_pid is not None
+        writer.submit(job(tmp_path / "early"), lambda j: done.append(j.label))
+        writer.finish()
+    assert done == ["a"]
+    assert json.loads((tmp_path / "early" / "metrics.json").read_text())["with_costs"] == (
+        json.loads((tmp_path / "inline" / "metrics.json").read_text())["with_costs"])
+    from alfred import report_jobs
+
+    with early_report_server(1, views=False):  # nothing to draw: no server
+        assert report_jobs._early is None
