@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from matplotlib.figure import Figure
 
 from reports._plots import _benchmark_on_strategy_bars, _figure, plot_style
 from reports._stats import wealth_and_drawdown
+
+if TYPE_CHECKING:  # imported by _figure when a chart is drawn
+    from matplotlib.figure import Figure
 
 STRATEGY_COLOUR = "#1f5fa8"
 BENCHMARK_COLOUR = "#9a9a9a"

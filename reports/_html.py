@@ -17,8 +17,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from matplotlib import rc_context
-
 from reports._definitions import format_metric, metric_label
 
 CSS = """
@@ -126,6 +124,8 @@ def metrics_table(columns: Sequence[tuple[str, dict]], names: Sequence[str], *,
 
 def svg(fig, *, id: str, caption: str = "") -> str:
     """A matplotlib figure as inline SVG whose text stays text (searchable, testable)."""
+    from matplotlib import rc_context
+
     from reports._plots import freeze_layout, plot_style
 
     buffer = io.StringIO()

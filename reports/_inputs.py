@@ -4,19 +4,32 @@ Returns may come as a numpy array, a list, a polars or pandas Series, or a polar
 with ``ts`` and ``return`` columns (``BacktestResult.returns``). Timestamps become int64
 nanoseconds, timezone-aware ones converted to UTC, so two series line up on their
 instants whatever zone they were written in.
+
+pandas is imported only by :func:`to_pandas` (for quantstats): a pandas object can exist
+only once pandas was imported, so the type checks look for it in ``sys.modules``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import polars as pl
 
 from engine.errors import DataError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RETURN_COLUMN = "return"
+
+
+def _pandas_types(*names: str) -> tuple[type, ...]:
+    """pandas classes by name for isinstance, () while pandas is not imported."""
+    pandas = sys.modules.get("pandas")
+    return () if pandas is None else tuple(getattr(pandas, n) for n in names)
 
 
 def _first_bad(values: np.ndarray) -> int:
@@ -30,7 +43,7 @@ def as_returns_array(returns, name: str = "returns") -> np.ndarray:
             raise DataError(f"{name}: frame has columns {returns.columns}, expected a "
                             f"'{RETURN_COLUMN}' column (e.g. BacktestResult.returns)")
         returns = returns[RETURN_COLUMN]
-    if isinstance(returns, pl.Series | pd.Series):
+    if isinstance(returns, (pl.Series, *_pandas_types("Series"))):
         values = returns.to_numpy()
     else:
         values = np.asarray(returns)
@@ -63,7 +76,9 @@ def as_ts_ns(ts, name: str = "ts") -> np.ndarray:
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
             ts = ts.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         values = ts.cast(pl.Datetime("ns")).to_numpy()
-    elif isinstance(ts, pd.Series | pd.DatetimeIndex):
+    elif isinstance(ts, _pandas_types("Series", "DatetimeIndex")):
+        import pandas as pd
+
         index = pd.DatetimeIndex(ts)
         if index.tz is not None:
             index = index.tz_convert("UTC").tz_localize(None)
@@ -83,8 +98,8 @@ def returns_with_ts(returns, ts=None, name: str = "returns") -> tuple[np.ndarray
     """Returns and their timestamps (from ``ts`` or the frame's ``ts`` column)."""
     if ts is None and isinstance(returns, pl.DataFrame) and "ts" in returns.columns:
         ts = returns["ts"]
-    if ts is None and isinstance(returns, pd.Series) and isinstance(returns.index,
-                                                                     pd.DatetimeIndex):
+    if ts is None and isinstance(returns, _pandas_types("Series")) and isinstance(
+            returns.index, _pandas_types("DatetimeIndex")):
         ts = returns.index
     r = as_returns_array(returns, name)
     if ts is None:
@@ -128,6 +143,8 @@ def align_benchmark(r: np.ndarray, ts_ns: np.ndarray | None, benchmark,
 
 def to_pandas(r: np.ndarray, ts_ns: np.ndarray, name: str) -> pd.Series:
     """A pandas Series on a naive DatetimeIndex, the shape quantstats expects."""
+    import pandas as pd
+
     index = pd.DatetimeIndex(ts_ns.view("datetime64[ns]"), name="ts")
     return pd.Series(r, index=index, name=name, dtype=np.float64)
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from engine.errors import ConfigError
-from reports import compute_metrics, write_tearsheet
+from reports import _html, compute_metrics, plot_equity, write_tearsheet
 from reports._tearsheet import (
     EOY_CHART_ID,
     EQUITY_CHART_ID,
@@ -63,6 +63,16 @@ def test_charts_are_inline_svg_with_text_kept(page):
     eoy = re.search(rf'<figure id="{EOY_CHART_ID}">.*?</figure>', html, re.S).group(0)
     assert '<g id="eoy-year-2022">' in eoy and '<g id="eoy-year-2023">' in eoy
     assert "<img" not in html
+
+
+def test_equity_chart_is_the_figure_plot_equity_draws(page, frames):
+    # built under matplotlib's default style, although quantstats (imported by then)
+    # restyles the global rcParams: the same chart as plots/equity.png and plot_equity
+    html, _ = page
+    strategy, bench = frames
+    chart = _html.svg(plot_equity(strategy, bench, title="Demo <strategy>",
+                                  benchmark_label="S&P 500"), id=EQUITY_CHART_ID)
+    assert chart in html
 
 
 def test_contains_quantstats_table_with_benchmark_and_fixed_labels(page):
