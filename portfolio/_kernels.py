@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.extending import overload
 
-from engine.kernels import Book, Records, SimParams, TargetKind, step_nb
+from engine.kernels import (
+    Book,
+    Records,
+    SimParams,
+    TargetKind,
+    borrow_nb,
+    borrow_rows_nb,
+    step_nb,
+)
 
 # settings[...] slots
 S_LONG_ONLY, S_MAX_GROSS, S_MAX_NET, S_THRESHOLD = 0, 1, 2, 3
@@ -144,13 +151,15 @@ def env_step_nb(action, t, arrays, book_fields, recs_fields, params_fields):
     """
     (settings, state, fill_price, close, volume, features, weights_log, tradable, current, kind,
      bar_range) = arrays
-    book = Book(*book_fields)
+    # borrowed views: no reference counting on the ~32 arrays (engine.kernels.views)
+    book = Book(*borrow_nb(book_fields))
+    recs = Records(*borrow_nb(recs_fields))
     # the log has a row per bar, or a single scratch row when weights are not recorded
     target = weights_log[t] if weights_log.shape[0] > 1 else weights_log[0]
     obs = np.empty(features.shape[1] + book.qty.shape[0] + 2, dtype=np.float32)
     reward, status, equity, drawdown, turnover = advance_nb(
         action, t, settings, state, fill_price, close, volume, features, target, tradable,
-        current, kind, book, SimParams(*params_fields), Records(*recs_fields), obs, bar_range)
+        current, kind, book, SimParams(*params_fields), recs, obs, bar_range)
     if status == STATUS_NAN_ACTION:
         return np.empty(0, dtype=np.float32), reward, status, equity, drawdown, turnover
     return obs, reward, status, equity, drawdown, turnover
@@ -218,21 +227,6 @@ def advance_nb(action, t, settings, state, fill_price, close, volume, features, 
     return reward, status, equity1, drawdown, turnover
 
 
-def env_rows(stacked, i):
-    """``(stacked[0][i], stacked[1][i], ...)``: env ``i``'s view of stacked state arrays."""
-    return tuple(a[i] for a in stacked)
-
-
-@overload(env_rows)
-def _env_rows_overload(stacked, i):
-    # numba cannot loop over a tuple of differently typed arrays; spell the tuple out for
-    # this many fields (so a field added to Book or Records needs no change here)
-    items = "".join(f"stacked[{k}][i], " for k in range(len(stacked)))
-    scope: dict = {}
-    exec(f"def impl(stacked, i):\n    return ({items})\n", scope)  # noqa: S102
-    return scope["impl"]
-
-
 @njit(cache=True)
 def vec_step_nb(actions, t, stop, arrays, books, recs, params_fields, obs, out):
     """Step every env of a batch once (one crossing from Python for all of them).
@@ -249,8 +243,9 @@ def vec_step_nb(actions, t, stop, arrays, books, recs, params_fields, obs, out):
      bar_range) = arrays
     params = SimParams(*params_fields)
     for e in range(actions.shape[0]):
-        book = Book(*env_rows(books, e))
-        rec = Records(*env_rows(recs, e))
+        # borrowed rows: no reference counting on the ~32 arrays (engine.kernels.views)
+        book = Book(*borrow_rows_nb(books, e))
+        rec = Records(*borrow_rows_nb(recs, e))
         reward, status, equity, drawdown, turnover = advance_nb(
             actions[e], t[e], settings, state[e], fill_price, close, volume, features,
             targets[e], tradable, current, kind, book, params, rec, obs[e], bar_range)

@@ -37,10 +37,11 @@ from engine.kernels.records import (
     trade_dt,
 )
 from engine.kernels.step import close_open_trades_nb, execute_nb, mark_nb, step_nb
+from engine.kernels.views import borrow_nb, borrow_rows_nb
 
 __all__ = [
     "FILL_MODE_NAMES", "LIMIT_POLICY_NAMES", "REASON_NAMES", "STATUS_NAMES", "Book", "FillMode",
-    "LimitPolicy", "OrderStatus",
+    "LimitPolicy", "OrderStatus", "borrow_nb", "borrow_rows_nb",
     "Reason", "Records", "SimParams", "TargetKind", "close_open_trades_nb", "decide_signals_nb",
     "execute_nb", "fill_dt", "mark_nb", "new_book", "new_records", "order_dt",
     "simulate_signals_nb", "simulate_weights_nb", "step_nb", "trade_dt", "TRIGGER_NAMES",

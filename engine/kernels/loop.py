@@ -13,6 +13,7 @@ from numba import njit
 
 from engine.kernels.enums import FillMode, TargetKind
 from engine.kernels.step import close_open_trades_nb, step_nb
+from engine.kernels.views import borrow_nb
 
 
 @njit(cache=True)
@@ -26,6 +27,8 @@ def _fill_prices_nb(t, fill_mode, open_, close):
 def simulate_weights_nb(open_, high, low, close, volume, target_weight, fill_mode, book,
                         params, recs):
     """Target-weight backtest: ``target_weight[t, j]`` (NaN = none) decided at close t."""
+    book = borrow_nb(book)  # views without reference counting (views.py)
+    recs = borrow_nb(recs)
     n_bars, n = close.shape
     kind = np.zeros(n, dtype=np.int64)
     no_kind = np.zeros(n, dtype=np.int64)
@@ -80,6 +83,8 @@ def decide_signals_nb(qty, long_entry, long_exit, short_entry, short_exit, size,
 def simulate_signals_nb(open_, high, low, close, volume, long_entry, long_exit, short_entry,
                         short_exit, size, size_kind, fill_mode, book, params, recs):
     """Entry/exit-signal backtest evaluated against the position actually held."""
+    book = borrow_nb(book)  # views without reference counting (views.py)
+    recs = borrow_nb(recs)
     n_bars, n = close.shape
     kind = np.zeros(n, dtype=np.int64)
     value = np.zeros(n)

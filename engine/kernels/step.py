@@ -11,17 +11,26 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.kernels._fill import (
+    TradeSlots,
+    fill_one_nb,
+    impact_nb,
+    new_order_nb,
+    reduces_nb,
+    split_order_nb,
+    track_fill_nb,
+    write_trade_nb,
+)
 from engine.kernels.enums import EntryType, LimitPolicy, OrderStatus, Reason, TargetKind, Trigger
 
-_EPS = 1e-12
-
 # Speed: every numba function that receives the Book / Records tuples increfs and decrefs
-# each of their ~32 arrays (atomic operations) on entry and exit unless numba's refcount
-# pruning can prove them unneeded, which it cannot once the function calls another
-# compiled function or allocates. The helpers of one fill are therefore inlined
-# (``inline="always"``) into the function that runs the bar's orders, ``step_nb`` into
+# each of their ~32 arrays on entry and exit unless numba's refcount pruning can prove
+# them unneeded, which it cannot once the function calls another compiled function or
+# allocates. The helpers of one fill (``_fill.py``) are therefore inlined
+# (``inline="always"``) and take only the arrays they write; ``step_nb`` is inlined into
 # the loops, and ``mark_nb`` neither allocates nor calls: a bar then costs no refcount
-# work, and ``execute_nb`` (which does) runs only on bars with an instruction.
+# work, and ``execute_nb`` (which does) runs only on bars with an instruction. The loops
+# and the RL env pass borrowed views (``views.py``), whose counts are skipped.
 
 
 @njit(cache=True)
@@ -31,275 +40,6 @@ def _valuation_price_nb(ref_price: float, last_price: float) -> float:
     if np.isfinite(last_price):
         return last_price
     return 0.0
-
-
-@njit(cache=True, inline="always")
-def _new_order_nb(decision_bar, bar, j, side, requested, reason, book, recs):
-    """Append an order record (status rejected until a fill says otherwise)."""
-    k = book.counts[0]
-    if k >= recs.orders.shape[0]:
-        raise IndexError("order records full: more orders than instructions")
-    o = recs.orders[k]
-    o.order_id = k
-    o.bar = decision_bar
-    o.fill_bar = bar
-    o.asset = j
-    o.side = side
-    o.requested_qty = requested
-    o.filled_qty = 0.0
-    o.status = OrderStatus.Rejected
-    o.reason = reason
-    book.counts[0] = k + 1
-    return k
-
-
-@njit(cache=True, inline="always")
-def _write_trade_nb(j, bar, exit_price_override, is_open, book, recs):
-    """Write the round trip held in the book's trade slots for asset ``j``."""
-    k = book.counts[2]
-    tr = recs.trades[k]
-    side = book.tr_side[j]
-    entry_price = book.tr_entry_value[j] / book.tr_entry_qty[j]
-    if book.tr_exit_qty[j] > 0:
-        exit_price = book.tr_exit_value[j] / book.tr_exit_qty[j]
-    else:
-        exit_price = exit_price_override
-    open_qty = book.tr_entry_qty[j] - book.tr_exit_qty[j]
-    realised = side * (book.tr_exit_value[j] - book.tr_exit_qty[j] * entry_price)
-    unrealised = 0.0
-    if is_open and open_qty > 0 and np.isfinite(exit_price_override):
-        unrealised = side * open_qty * (exit_price_override - entry_price)
-        # average exit price over realised and marked quantities
-        exit_price = (book.tr_exit_value[j] + open_qty * exit_price_override) / book.tr_entry_qty[j]
-    pnl = realised + unrealised - book.tr_fees[j]
-    tr.asset = j
-    tr.side = side
-    tr.entry_bar = book.tr_entry_bar[j]
-    tr.exit_bar = bar
-    tr.entry_price = entry_price
-    tr.exit_price = exit_price
-    tr.qty = book.tr_max_qty[j]
-    tr.pnl = pnl
-    tr.ret = pnl / book.tr_entry_value[j] if book.tr_entry_value[j] > 0 else np.nan
-    tr.fees = book.tr_fees[j]
-    tr.is_open = 1 if is_open else 0
-    book.counts[2] = k + 1
-
-
-@njit(cache=True, inline="always")
-def _open_trade_nb(j, bar, side, abs_qty, price, fee, book):
-    book.tr_side[j] = side
-    book.tr_entry_bar[j] = bar
-    book.tr_entry_value[j] = abs_qty * price
-    book.tr_entry_qty[j] = abs_qty
-    book.tr_exit_value[j] = 0.0
-    book.tr_exit_qty[j] = 0.0
-    book.tr_max_qty[j] = abs_qty
-    book.tr_fees[j] = fee
-
-
-@njit(cache=True, inline="always")
-def _track_fill_nb(j, bar, q0, x, price, commission, book, recs):
-    """Update round-trip bookkeeping for a fill of signed ``x`` at ``price``."""
-    q1 = book.qty[j]
-    ax = abs(x)
-    if q0 == 0.0:
-        _open_trade_nb(j, bar, 1 if x > 0 else -1, ax, price, commission, book)
-        return
-    if (q0 > 0) == (x > 0):
-        book.tr_entry_value[j] += ax * price
-        book.tr_entry_qty[j] += ax
-        book.tr_fees[j] += commission
-        if abs(q1) > book.tr_max_qty[j]:
-            book.tr_max_qty[j] = abs(q1)
-        return
-    closing = min(ax, abs(q0))
-    book.tr_exit_value[j] += closing * price
-    book.tr_exit_qty[j] += closing
-    book.tr_fees[j] += commission * closing / ax
-    if q1 == 0.0 or (q1 > 0) != (q0 > 0):
-        _write_trade_nb(j, bar, np.nan, False, book, recs)
-        book.tr_side[j] = 0
-        if q1 != 0.0:
-            _open_trade_nb(j, bar, 1 if q1 > 0 else -1, abs(q1), price,
-                           commission * (ax - closing) / ax, book)
-
-
-@njit(cache=True)
-def _impact_nb(abs_qty, volume, params):
-    """Price impact as a fraction of the reference price: half-spread + slippage, plus
-    ``sqrt_impact_rate * sqrt(qty / bar volume)`` under ``impact: sqrt`` (none where the
-    bar has no volume)."""
-    rate = params.impact_rate
-    if params.sqrt_impact_rate > 0.0 and np.isfinite(volume) and volume > 0.0:
-        rate += params.sqrt_impact_rate * np.sqrt(abs_qty / volume)
-    return rate
-
-
-@njit(cache=True, inline="always")
-def _affordable_qty_nb(lo, hi, ref_price, volume, budget, params):
-    """The largest buy in [lo, hi] whose cost, square-root impact and commission included,
-    fits ``budget`` (``lo`` fits; bisection: the cost rises with the quantity)."""
-    for _ in range(64):
-        mid = 0.5 * (lo + hi)
-        cost = mid * ref_price * (1.0 + _impact_nb(mid, volume, params)) * (
-            1.0 + params.commission_rate)
-        if cost <= budget:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True, inline="always")
-def _fill_one_nb(j, decision_bar, bar, ref_price, volume, target_qty, scale, equity_now,
-                 gross_now, net_now, book, params, recs, check_limits):
-    """Fill one order moving asset j towards ``target_qty``; returns (cost, gross, net).
-
-    ``scale`` (< 1 only under limit_policy scale) multiplies the part of the order that
-    opens or extends exposure. ``check_limits``: cut that part at the leverage limits
-    (limit_policy clip, and any order that fills alone: stop exits, resting entries).
-    """
-    q0 = book.qty[j]
-    delta = target_qty - q0
-    side = 1 if delta > 0 else -1
-    requested = abs(delta)
-    reason = Reason.NoReason
-    q_new = target_qty
-
-    # 1. volume participation cap
-    cap = params.participation_cap
-    if np.isfinite(cap) and np.isfinite(volume):
-        max_abs = cap * volume
-        if requested > max_abs:
-            q_new = q0 + side * max_abs
-            reason = Reason.VolumeCap
-
-    # 1b. the whole-book scale factor, on the opening part only
-    scaled = False
-    if scale < 1.0:
-        base, opening = _split_order_nb(q0, q_new, target_qty)
-        if opening != 0.0:
-            q_new = base + scale * opening
-            scaled = True
-
-    # 2. leverage limits: only the part of an order that opens or extends exposure is
-    # limited. Under limit_policy scale the factor has already fitted the whole book after
-    # the rebalance; a per-order check here would see states between two fills of one bar
-    # (a flip not yet filled) and cut whichever order comes first again.
-    p = ref_price
-    gross_other = gross_now - abs(q0) * p
-    net_other = net_now - q0 * p
-    if check_limits:
-        hi = min(params.max_gross * equity_now - gross_other,
-                 params.max_net * equity_now - net_other) / p
-        lo = max(-(params.max_gross * equity_now - gross_other),
-                 -params.max_net * equity_now - net_other) / p
-        # a limit binds only when breached by more than rounding noise (pad); a cut order
-        # then stops at the limit itself, and room smaller than the pad counts as none
-        pad_hi = 1e-9 * abs(hi) + _EPS
-        pad_lo = 1e-9 * abs(lo) + _EPS
-        if side > 0:
-            safe = q0 if q0 >= 0 else min(q_new, 0.0)
-            if q_new > hi + pad_hi:
-                clipped = hi if hi > safe + pad_hi else safe
-                if clipped < q_new:
-                    q_new = clipped
-                    reason = Reason.LeverageLimit
-        else:
-            safe = q0 if q0 <= 0 else max(q_new, 0.0)
-            if q_new < lo - pad_lo:
-                clipped = lo if lo < safe - pad_lo else safe
-                if clipped > q_new:
-                    q_new = clipped
-                    reason = Reason.LeverageLimit
-
-    x = q_new - q0
-    fill_price = ref_price * (1.0 + side * _impact_nb(abs(x), volume, params))
-    # 3. cash: buys may not take cash below the floor the net limit implies
-    if side > 0 and x > 0:
-        floor = -max(0.0, params.max_net - 1.0) * equity_now
-        need = x * fill_price * (1.0 + params.commission_rate) + params.commission_fixed
-        available = book.cash[0] - floor
-        if need > available * (1.0 + 1e-12) + _EPS:
-            x = (available - params.commission_fixed) / (fill_price * (1.0 + params.commission_rate))
-            if x < 0.0:
-                x = 0.0
-            if params.sqrt_impact_rate > 0.0 and x > 0.0:
-                x = _affordable_qty_nb(x, q_new - q0, ref_price, volume,
-                                       available - params.commission_fixed, params)
-            reason = Reason.InsufficientCash
-    if not params.fractional:
-        x = np.floor(abs(x) + 1e-9) * (1.0 if x > 0 else -1.0)
-    fill_price = ref_price * (1.0 + side * _impact_nb(abs(x), volume, params))
-    if scaled and reason == Reason.NoReason:
-        reason = Reason.Scaled
-
-    k = _new_order_nb(decision_bar, bar, j, side, requested, reason, book, recs)
-    o = recs.orders[k]
-    if x == 0.0 or side * x <= 0.0:
-        if reason == Reason.NoReason:
-            o.reason = Reason.InsufficientCash
-        return 0.0, gross_now, net_now
-
-    ax = abs(x)
-    o.filled_qty = ax
-    o.status = OrderStatus.Filled if ax >= requested * (1.0 - 1e-9) else OrderStatus.Partial
-    commission = ax * fill_price * params.commission_rate + params.commission_fixed
-    slip = ax * abs(fill_price - ref_price)
-    book.cash[0] -= x * fill_price + commission
-    q1 = q0 + x
-    if abs(q1) <= 1e-12 * abs(q0):
-        q1 = 0.0
-    book.qty[j] = q1
-    _track_fill_nb(j, bar, q0, x, fill_price, commission, book, recs)
-
-    f = recs.fills[book.counts[1]]
-    f.order_id = k
-    f.bar = bar
-    f.asset = j
-    f.qty = x
-    f.price = fill_price
-    f.ref_price = ref_price
-    f.commission = commission
-    f.slippage_cost = slip
-    f.trigger = Trigger.Market
-    f.ambiguous = 0
-    book.counts[1] += 1
-    if params.use_stops:
-        _arm_stops_nb(j, bar, q0, q1, ref_price, book)
-    recs.traded[bar] += ax * fill_price
-    recs.fees[bar] += commission + slip
-    gross_new = gross_other + abs(q1) * p
-    net_new = net_other + q1 * p
-    return commission + slip, gross_new, net_new
-
-
-@njit(cache=True)
-def _reduces_nb(q, tq):
-    """True when moving from ``q`` to ``tq`` only reduces the position (a sale of a long, a
-    cover of a short, possibly to flat)."""
-    return (q > 0.0 and 0.0 <= tq < q) or (q < 0.0 and q < tq <= 0.0)
-
-
-@njit(cache=True)
-def _split_order_nb(q0, q_want, target_qty):
-    """(base, opening): an order from ``q0`` to ``q_want`` ends at ``base + opening``.
-
-    ``base`` is where the order's reducing part leaves the position (``q0`` for an
-    extension, 0 for a flip or an order from flat, ``q_want`` itself for a pure
-    reduction); ``opening`` is the part that opens or extends exposure. ``target_qty``
-    (before any volume cap) decides whether the order is a pure reduction.
-    """
-    if _reduces_nb(q0, target_qty):
-        return q_want, 0.0
-    if q0 == 0.0:
-        return 0.0, q_want
-    if (q_want > 0.0) == (q0 > 0.0) and q_want != 0.0:
-        if abs(q_want) >= abs(q0):
-            return q0, q_want - q0  # extension
-        return q_want, 0.0  # a flip cut by the volume cap to a reduction
-    return 0.0, q_want  # flip (or close to flat)
 
 
 @njit(cache=True)
@@ -348,14 +88,14 @@ def book_scale_nb(targets, ref_price, volume, equity, book, params):
         cap = params.participation_cap
         if np.isfinite(cap) and np.isfinite(volume[j]) and abs(delta) > cap * volume[j]:
             delta = side * cap * volume[j]
-        base, opening = _split_order_nb(q0, q0 + delta, tq)
+        base, opening = split_order_nb(q0, q0 + delta, tq)
         fixed_trade = base - q0
         g_fix += abs(base) * p
         g_open += abs(opening) * p
         n_fix += base * p
         n_open += opening * p
         # impact at the unscaled size: an upper bound on the scaled orders' (sqrt impact)
-        rate = _impact_nb(abs(fixed_trade) + abs(opening), volume[j], params)
+        rate = impact_nb(abs(fixed_trade) + abs(opening), volume[j], params)
         fill_price = p * (1.0 + side * rate)
         unit_cost = p * rate + fill_price * cr  # equity lost per share traded
         c_fix += abs(fixed_trade) * unit_cost + params.commission_fixed
@@ -439,9 +179,9 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
                 side = 1 if tq > book.qty[j] else -1
             else:
                 side = 1 if value[j] > 0.0 else -1
-            _new_order_nb(decision_bar, bar, j, side,
-                          abs(tq - book.qty[j]) if np.isfinite(tq) else np.nan,
-                          Reason.NotTradable, book, recs)
+            new_order_nb(decision_bar, bar, j, side,
+                         abs(tq - book.qty[j]) if np.isfinite(tq) else np.nan,
+                         Reason.NotTradable, book.counts, recs.orders)
             continue
         targets[j] = tq
     # Sequencing: first every order that only reduces a position (a sale of a long, a cover
@@ -462,7 +202,7 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             if not np.isfinite(tq):
                 continue
             q = book.qty[j]
-            if _reduces_nb(q, tq) != (group == 0):
+            if reduces_nb(q, tq) != (group == 0):
                 continue
             idx[m] = j
             # rounded so that equal-sized orders tie exactly and keep asset order
@@ -471,7 +211,7 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
         seq = np.argsort(order_value[:m], kind="mergesort")
         for s in range(m):
             j = idx[seq[s]]
-            cost, gross, net = _fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j],
+            cost, gross, net = fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j],
                                             targets[j], scale if group == 1 else 1.0, equity,
                                             gross, net, book, params, recs, clip)
             targets[j] = np.nan
@@ -510,20 +250,6 @@ def mark_nb(bar, close, book, params, recs):
     if recs.positions.shape[0] > 0:
         for j in range(n):
             recs.positions[bar, j] = book.qty[j]
-
-
-@njit(cache=True, inline="always")
-def _arm_stops_nb(j, bar, q0, q1, ref_price, book):
-    """Stops follow the position (vectorbt's rule): a new or flipped position, or an added
-    quantity, sets them from this fill's reference price, checked from the next bar; a
-    reduction keeps them; a closed position clears them."""
-    if q1 == 0.0:
-        book.stop_entry[j] = np.nan
-        book.stop_peak[j] = np.nan
-    elif q0 == 0.0 or (q0 > 0.0) != (q1 > 0.0) or abs(q1) > abs(q0):
-        book.stop_entry[j] = ref_price
-        book.stop_peak[j] = ref_price
-        book.stop_from_bar[j] = bar + 1
 
 
 @njit(cache=True)
@@ -607,7 +333,7 @@ def stop_exits_nb(bar, decision_bar, open_, high, low, close, volume, kind, valu
         if trigger < 0:
             continue
         n_fills = book.counts[1]
-        cost, gross, net = _fill_one_nb(j, bar, bar, price, volume[j], 0.0, 1.0, equity,
+        cost, gross, net = fill_one_nb(j, bar, bar, price, volume[j], 0.0, 1.0, equity,
                                         gross, net, book, params, recs, True)
         equity -= cost
         if book.counts[1] > n_fills:
@@ -618,8 +344,8 @@ def stop_exits_nb(bar, decision_bar, open_, high, low, close, volume, kind, valu
                 book.counts[3] += 1
         if kind[j] != TargetKind.NoTarget:
             kind[j] = TargetKind.NoTarget
-            _new_order_nb(decision_bar, bar, j, 1 if value[j] > 0.0 else -1, np.nan,
-                          Reason.Stopped, book, recs)
+            new_order_nb(decision_bar, bar, j, 1 if value[j] > 0.0 else -1, np.nan,
+                         Reason.Stopped, book.counts, recs.orders)
 
 
 @njit(cache=True)
@@ -665,8 +391,8 @@ def defer_entries_nb(bar, decision_bar, kind, value, close, book, params, recs):
         if kind[j] == TargetKind.NoTarget:
             continue
         if book.pend_kind[j] != TargetKind.NoTarget:
-            _new_order_nb(book.pend_decision[j], bar, j, 1 if book.pend_value[j] > 0 else -1,
-                          np.nan, Reason.Cancelled, book, recs)
+            new_order_nb(book.pend_decision[j], bar, j, 1 if book.pend_value[j] > 0 else -1,
+                         np.nan, Reason.Cancelled, book.counts, recs.orders)
             book.pend_kind[j] = TargetKind.NoTarget
         # the decision close: this bar's own under same_close, else the last one marked
         ref = close[j] if decision_bar == bar and np.isfinite(close[j]) else book.last_price[j]
@@ -713,15 +439,15 @@ def fill_entries_nb(bar, fill_price, open_, high, low, close, volume, book, para
                                 params.fractional)
             book.pend_kind[j] = TargetKind.NoTarget
             n_fills = book.counts[1]
-            _fill_one_nb(j, book.pend_decision[j], bar, price, volume[j], tq, 1.0, equity,
+            fill_one_nb(j, book.pend_decision[j], bar, price, volume[j], tq, 1.0, equity,
                          gross, net, book, params, recs, True)
             if book.counts[1] > n_fills:
                 recs.fills[n_fills].trigger = (Trigger.LimitEntry
                                                if params.entry_type == EntryType.Limit
                                                else Trigger.StopEntry)
         elif bar >= book.pend_decision[j] + params.entry_tif_bars:
-            _new_order_nb(book.pend_decision[j], bar, j, int(side), np.nan, Reason.Expired,
-                          book, recs)
+            new_order_nb(book.pend_decision[j], bar, j, int(side), np.nan, Reason.Expired,
+                         book.counts, recs.orders)
             book.pend_kind[j] = TargetKind.NoTarget
 
 
@@ -737,12 +463,15 @@ def delist_nb(bar, close, book, recs):
         ref = close[j] if np.isfinite(close[j]) else book.last_price[j]
         price = ref * book.delist_factor[j]
         side = -1 if q0 > 0.0 else 1
-        k = _new_order_nb(bar, bar, j, side, abs(q0), Reason.NoReason, book, recs)
+        k = new_order_nb(bar, bar, j, side, abs(q0), Reason.NoReason, book.counts, recs.orders)
         recs.orders[k].filled_qty = abs(q0)
         recs.orders[k].status = OrderStatus.Filled
         book.cash[0] += q0 * price
         book.qty[j] = 0.0
-        _track_fill_nb(j, bar, q0, -q0, price, 0.0, book, recs)
+        slots = TradeSlots(book.tr_side, book.tr_entry_bar, book.tr_entry_value,
+                           book.tr_entry_qty, book.tr_exit_value, book.tr_exit_qty,
+                           book.tr_max_qty, book.tr_fees)
+        track_fill_nb(j, bar, q0, 0.0, -q0, price, 0.0, slots, book.counts, recs.trades)
         f = recs.fills[book.counts[1]]
         f.order_id = k
         f.bar = bar
@@ -795,6 +524,8 @@ def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind
 def close_open_trades_nb(bar, book, recs):
     """Record every still-open position as an open trade marked at the last price."""
     n = book.qty.shape[0]
+    slots = TradeSlots(book.tr_side, book.tr_entry_bar, book.tr_entry_value, book.tr_entry_qty,
+                       book.tr_exit_value, book.tr_exit_qty, book.tr_max_qty, book.tr_fees)
     for j in range(n):
         if book.tr_side[j] != 0 and book.qty[j] != 0.0:
-            _write_trade_nb(j, bar, book.last_price[j], True, book, recs)
+            write_trade_nb(j, bar, book.last_price[j], True, slots, book.counts, recs.trades)
