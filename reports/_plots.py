@@ -195,7 +195,8 @@ def freeze_layout(fig: Figure) -> Figure:
     ``savefig`` otherwise lays a figure out again on every save, with a full draw pass
     just to measure it: rendered to both PNG and SVG, a figure would pay that twice. The
     positions are the ones a first PNG save computes, so the PNG is pixel for pixel the
-    same; the SVG shares them (its own text metrics differed by under a point).
+    same; the SVG shares them (laid out with the SVG renderer's own text metrics, its
+    axes sat up to about a point elsewhere).
     """
     if fig.get_layout_engine() is not None:
         with plot_style():  # under the default style, set_layout_engine(None) means none
