@@ -74,6 +74,8 @@ class ReportJob:
     tearsheet: bool
     plots: bool
     notes: tuple[str, ...] = ()
+    # engine.sensitivity.cost_sensitivity(result), computed where the kernels are loaded
+    cost_sensitivity: dict[str, Any] | None = None
 
 
 def write_report_job(job: ReportJob) -> list[str]:
@@ -85,7 +87,8 @@ def write_report_job(job: ReportJob) -> list[str]:
         write_report(job.run_dir, job.result, gross_result=job.gross,
                      benchmark_returns=job.benchmark, title=job.title,
                      benchmark_label=job.benchmark_label, tearsheet=job.tearsheet,
-                     plots=job.plots, notes=job.notes)
+                     plots=job.plots, notes=job.notes,
+                     cost_sensitivity=job.cost_sensitivity)
     return [f"{w.category.__name__}: {w.message}" for w in caught]
 
 

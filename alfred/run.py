@@ -353,11 +353,16 @@ def _backtest(scenario: Scenario, inputs: ScenarioInputs, strategy, costs: Costs
 
 def _report_job(run_dir: Path, result, gross, inputs: ScenarioInputs, scenario: Scenario,
                 label: str) -> ReportJob:
+    from engine.sensitivity import cost_sensitivity
+
     title = scenario.name if scenario.strategies is None else f"{scenario.name}: {label}"
+    # replayed here, where the kernels are loaded (a report worker would load them again)
+    sensitivity = None if getattr(result, "plan", None) is None else cost_sensitivity(result)
     return ReportJob(label=label, run_dir=run_dir, result=result, gross=gross,
                      benchmark=inputs.benchmark, benchmark_label=inputs.benchmark_label,
                      title=title, tearsheet=scenario.report.tearsheet,
-                     plots=scenario.report.plots, notes=inputs.notes)
+                     plots=scenario.report.plots, notes=inputs.notes,
+                     cost_sensitivity=sensitivity)
 
 
 def _seed(seed: int) -> None:

@@ -111,7 +111,8 @@ def _write_views(folder: Path, returns: pl.DataFrame, metrics: dict[str, Any],
 def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_returns=None,
                  title: str | None = None, benchmark_label: str | None = None,
                  rf: float = 0.0, tearsheet: bool = True, plots: bool = True,
-                 notes: Sequence[str] = (), cost_curve: bool = True) -> dict[str, Any]:
+                 notes: Sequence[str] = (), cost_curve: bool = True,
+                 cost_sensitivity: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a run's report files into the existing folder ``run_dir``; returns the metrics.
 
     ``gross_result`` is the same run under ``Costs.zero()`` (for the "without costs"
@@ -120,7 +121,10 @@ def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_re
     price-only benchmark, a model on random weights or inside its pretraining period):
     they are kept in metrics.json and shown by every view built from it. With
     ``cost_curve`` the run is replayed under one-way costs of 0..50 bps: the curve and the
-    break-even cost go into ``cost_sensitivity`` (see ``engine.sensitivity``).
+    break-even cost go into ``cost_sensitivity`` (see ``engine.sensitivity``), unless the
+    caller passes that dict itself as ``cost_sensitivity`` (``alfred run`` computes it in
+    the process that ran the backtest, whose kernels are loaded, and writes the report in
+    another).
     """
     folder = _existing_dir(run_dir)
     if tearsheet and result.equity.height < 2:
@@ -131,10 +135,12 @@ def write_report(run_dir: str | Path, result, *, gross_result=None, benchmark_re
     metrics = metrics_for_result(result, gross_result=gross_result, benchmark=bench, rf=rf,
                                  benchmark_label=benchmark_label)
     metrics["settings"]["title"] = title or str(result.settings.get("strategy") or "Strategy")
-    if cost_curve and getattr(result, "plan", None) is not None:
-        from engine.sensitivity import cost_sensitivity
+    if cost_sensitivity is not None:
+        metrics["cost_sensitivity"] = cost_sensitivity
+    elif cost_curve and getattr(result, "plan", None) is not None:
+        from engine.sensitivity import cost_sensitivity as replay_costs
 
-        metrics["cost_sensitivity"] = cost_sensitivity(result)
+        metrics["cost_sensitivity"] = replay_costs(result)
     metrics["notes"] = list(dict.fromkeys(notes))
 
     equity = _equity_with_returns(result)

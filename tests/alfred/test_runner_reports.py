@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta
 
@@ -139,3 +140,32 @@ def test_an_early_server_writes_even_a_single_report(tmp_path, monkeypatch):
 
     with early_report_server(1, views=False):  # nothing to draw: no server
         assert report_jobs._early is None
+
+
+def test_a_cost_curve_computed_by_the_run_is_written_as_given(tmp_path):
+    """The run replays the cost curve where its kernels are loaded and hands it to the
+    report; without it the report replays the run itself, to the same numbers."""
+    import engine
+    from engine.sensitivity import cost_sensitivity
+
+    bars = tiny_result().equity.select("ts").join(
+        pl.DataFrame({"asset": ["A", "B"]}), how="cross")
+    bars = bars.with_columns(pl.lit(100.0).alias("close") + pl.int_range(pl.len()) % 7)
+    weights = bars.select("ts", "asset").with_columns(
+        pl.when(pl.col("asset") == "A").then(0.6).otherwise(-0.3).alias("target_weight"))
+    result = engine.run_backtest(bars, weights)
+    given = cost_sensitivity(result)
+    writer = ReportWriter(1, views=False)
+    for name, curve in (("replayed", None), ("given", given)):
+        (tmp_path / name).mkdir()
+        writer.submit(dataclasses.replace(job(tmp_path / name, result=result),
+                                          cost_sensitivity=curve), lambda j: None)
+    replayed = json.loads((tmp_path / "replayed" / "metrics.json").read_text())
+    written = json.loads((tmp_path / "given" / "metrics.json").read_text())
+    assert written["cost_sensitivity"] == replayed["cost_sensitivity"]
+    (tmp_path / "marked").mkdir()
+    marked = {**given, "break_even_bps": 12.5}
+    writer.submit(dataclasses.replace(job(tmp_path / "marked", result=result),
+                                      cost_sensitivity=marked), lambda j: None)
+    got = json.loads((tmp_path / "marked" / "metrics.json").read_text())["cost_sensitivity"]
+    assert got["break_even_bps"] == 12.5
