@@ -261,6 +261,15 @@ def early_report_server(n_jobs: int, views: bool) -> Iterator[None]:
             server.kill()
 
 
+def drop_early_server() -> None:
+    """Stop a server :func:`early_report_server` started, if the run turns out not to need
+    it (no tear sheet and no plots)."""
+    global _early
+    server, _early = _early, None
+    if server is not None:
+        server.kill()
+
+
 def _take_early(scratch: Path | None) -> _Server | None:
     global _early
     server = _early

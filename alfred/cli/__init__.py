@@ -112,23 +112,24 @@ def run(
     trust_scenario: TrustOpt = False,
 ) -> None:
     """Run a scenario: data, analysts, every strategy (with and without costs), reports."""
-    from alfred.report_jobs import early_report_server
-    from alfred.scenario import load_scenario
+    from alfred.report_jobs import drop_early_server, early_report_server
 
-    with _exit_codes():
+    # the report server imports its stack while this process imports the run's modules
+    # and loads the data; stopped again if the scenario draws nothing
+    with _exit_codes(), early_report_server(1, views=True):
+        from alfred.scenario import load_scenario
+
         loaded = load_scenario(scenario, trust=trust_scenario)
         chosen: Any = loaded
         if tearsheet is not None:
             chosen = loaded.model_copy(update={"report": loaded.report.model_copy(
                 update={"tearsheet": tearsheet})})
-        # the report server imports its stack while this process imports the run's
-        with early_report_server(len(chosen.strategy_list),
-                                 chosen.report.tearsheet or chosen.report.plots):
-            from alfred.run import run_scenario
+        if not (chosen.report.tearsheet or chosen.report.plots):
+            drop_early_server()
+        from alfred.run import run_scenario
 
-            with _progress(quiet) as progress:
-                summary = run_scenario(chosen, out=out, overwrite=overwrite,
-                                       progress=progress)
+        with _progress(quiet) as progress:
+            summary = run_scenario(chosen, out=out, overwrite=overwrite, progress=progress)
         _print_summary(summary)
 
 

@@ -169,3 +169,15 @@ def test_a_cost_curve_computed_by_the_run_is_written_as_given(tmp_path):
                                       cost_sensitivity=marked), lambda j: None)
     got = json.loads((tmp_path / "marked" / "metrics.json").read_text())["cost_sensitivity"]
     assert got["break_even_bps"] == 12.5
+
+
+def test_an_early_server_the_run_does_not_need_is_stopped(monkeypatch):
+    from alfred import report_jobs
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    with report_jobs.early_report_server(1, views=True):
+        server = report_jobs._early
+        assert server is not None and server.process.poll() is None
+        report_jobs.drop_early_server()  # the scenario turned out to draw nothing
+        assert report_jobs._early is None
+        assert server.process.poll() is not None
