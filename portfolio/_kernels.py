@@ -101,6 +101,7 @@ def observe_nb(t, features, book, state, obs_clip):
 @njit(cache=True)
 def observe_into_nb(t, features, book, state, obs_clip, obs):
     """:func:`observe_nb` written into ``obs`` (a row of a vectorised env's batch)."""
+    book = borrow_nb(book)
     row = features[t]
     m = row.shape[0]
     n = book.qty.shape[0]
@@ -121,6 +122,8 @@ def observe_into_nb(t, features, book, state, obs_clip, obs):
 @njit(cache=True)
 def reset_nb(t, close, volume, features, book, params, recs, state, obs_clip):
     """Start an episode flat at the close of bar ``t`` (what run_backtest does at bar 0)."""
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     n = close.shape[1]
     recs.traded[t] = 0.0  # per-bar sums the engine adds to; bars recur across episodes
     recs.fees[t] = 0.0
@@ -175,6 +178,8 @@ def advance_nb(action, t, settings, state, fill_price, close, volume, features, 
     Writes the target weights into ``target`` and the next observation into ``obs``;
     returns (reward, status, equity, drawdown, turnover).
     """
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     book.counts[:] = 0
     n = close.shape[1]
     equity0 = state[X_EQUITY]
@@ -239,16 +244,17 @@ def vec_step_nb(actions, t, stop, arrays, books, recs, params_fields, obs, out):
     done (1.0 when the episode ended: bankrupt, or ``t`` reached ``stop``). Stops at the
     first env whose action holds a NaN and returns its index (-1 when none did).
     """
+    # borrowed views and rows: no reference counting (engine.kernels.views)
     (settings, state, fill_price, close, volume, features, targets, tradable, current, kind,
-     bar_range) = arrays
+     bar_range) = borrow_nb(arrays)
     params = SimParams(*params_fields)
     for e in range(actions.shape[0]):
-        # borrowed rows: no reference counting on the ~32 arrays (engine.kernels.views)
         book = Book(*borrow_rows_nb(books, e))
         rec = Records(*borrow_rows_nb(recs, e))
+        action, state_e, target, obs_e = borrow_rows_nb((actions, state, targets, obs), e)
         reward, status, equity, drawdown, turnover = advance_nb(
-            actions[e], t[e], settings, state[e], fill_price, close, volume, features,
-            targets[e], tradable, current, kind, book, params, rec, obs[e], bar_range)
+            action, t[e], settings, state_e, fill_price, close, volume, features, target,
+            tradable, current, kind, book, params, rec, obs_e, bar_range)
         if status == STATUS_NAN_ACTION:
             return e
         t[e] += 1

@@ -1,11 +1,9 @@
 """The helpers of one fill: order and fill records, round-trip bookkeeping, stops armed.
 
-Split from ``step.py``; private to the kernels package. Speed: numba increments and
-decrements the reference count of every array an inlined helper's arguments hold, on
-each call (engine.kernels.views). Each helper here therefore takes only the arrays it
-writes -- the order records and their count, the trade slots, the stop arrays -- not the
-whole Book and Records (32 arrays), which turns ~120 array bindings per filled order
-into ~40.
+Split from ``step.py``; private to the kernels package. Each helper takes only the
+arrays it writes -- the order records and their count, the trade slots, the stop
+arrays -- not the whole Book and Records (32 arrays): numba binds every array of an
+inlined helper's arguments anew on each call (see engine.kernels.views).
 """
 
 from __future__ import annotations

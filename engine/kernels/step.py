@@ -22,15 +22,14 @@ from engine.kernels._fill import (
     write_trade_nb,
 )
 from engine.kernels.enums import EntryType, LimitPolicy, OrderStatus, Reason, TargetKind, Trigger
+from engine.kernels.views import borrow_nb
 
 # Speed: every numba function that receives the Book / Records tuples increfs and decrefs
-# each of their ~32 arrays on entry and exit unless numba's refcount pruning can prove
-# them unneeded, which it cannot once the function calls another compiled function or
-# allocates. The helpers of one fill (``_fill.py``) are therefore inlined
-# (``inline="always"``) and take only the arrays they write; ``step_nb`` is inlined into
-# the loops, and ``mark_nb`` neither allocates nor calls: a bar then costs no refcount
-# work, and ``execute_nb`` (which does) runs only on bars with an instruction. The loops
-# and the RL env pass borrowed views (``views.py``), whose counts are skipped.
+# each of their ~32 arrays on entry and exit, and again each time they are bound to an
+# inlined helper's arguments, unless numba's refcount pruning can prove that unneeded.
+# Each kernel here therefore starts with ``book = borrow_nb(book)`` (``views.py``): the
+# views carry a null owner, which LLVM then sees, so the refcount calls fold away. The
+# helpers of one fill (``_fill.py``) are inlined and take only the arrays they write.
 
 
 @njit(cache=True)
@@ -63,6 +62,7 @@ def book_scale_nb(targets, ref_price, volume, equity, book, params):
     smallest of the per-constraint bounds. Positions without an order are valued at this
     bar's price (the last close where the asset has none). The volume cap is applied first.
     """
+    book = borrow_nb(book)
     n = book.qty.shape[0]
     cr = params.commission_rate
     g_fix = 0.0
@@ -134,6 +134,26 @@ def _target_qty_nb(kind, value, equity, val_p, fractional):
 
 
 @njit(cache=True)
+def _sort_orders_nb(order_value, idx, m):
+    """Order ``idx[:m]`` by ``order_value[:m]``, ties in their given order: numpy's stable
+    sort, as an insertion sort that allocates nothing for the few orders of a usual bar."""
+    if m > 32:
+        seq = np.argsort(order_value[:m], kind="mergesort")
+        idx[:m] = idx[:m][seq]
+        return
+    for a in range(1, m):
+        v = order_value[a]
+        j = idx[a]
+        b = a - 1
+        while b >= 0 and v < order_value[b]:
+            order_value[b + 1] = order_value[b]
+            idx[b + 1] = idx[b]
+            b -= 1
+        order_value[b + 1] = v
+        idx[b + 1] = j
+
+
+@njit(cache=True)
 def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, recs):
     """Fill the instructions ``(kind, value)`` (one per asset) at ``ref_price``.
 
@@ -141,6 +161,8 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
     asset has no price). Reductions are filled before orders that add exposure. An asset without a price here is not
     tradable: its order is recorded as rejected.
     """
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     n = book.qty.shape[0]
     equity = book.cash[0]
     gross = 0.0
@@ -208,12 +230,12 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
             # rounded so that equal-sized orders tie exactly and keep asset order
             order_value[m] = np.round((tq - q) * ref_price[j], 4)
             m += 1
-        seq = np.argsort(order_value[:m], kind="mergesort")
+        _sort_orders_nb(order_value, idx, m)
         for s in range(m):
-            j = idx[seq[s]]
+            j = idx[s]
             cost, gross, net = fill_one_nb(j, decision_bar, bar, ref_price[j], volume[j],
-                                            targets[j], scale if group == 1 else 1.0, equity,
-                                            gross, net, book, params, recs, clip)
+                                           targets[j], scale if group == 1 else 1.0, equity,
+                                           gross, net, book, params, recs, clip)
             targets[j] = np.nan
             equity -= cost
 
@@ -221,6 +243,8 @@ def execute_nb(bar, decision_bar, ref_price, volume, kind, value, book, params, 
 @njit(cache=True)
 def mark_nb(bar, close, book, params, recs):
     """Mark to market at the close of ``bar``, accrue borrow fees and cash interest."""
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     n = book.qty.shape[0]
     borrow = 0.0
     gross = 0.0
@@ -275,6 +299,7 @@ def stop_level_nb(j, bar, open_, high, low, close, book, params):
     on a bar that also set a new best price is ambiguous too (the anchor is the best price
     before the bar).
     """
+    book = borrow_nb(book)
     q = book.qty[j]
     entry = book.stop_entry[j]
     if q == 0.0 or not np.isfinite(entry) or bar < book.stop_from_bar[j] \
@@ -315,6 +340,8 @@ def stop_exits_nb(bar, decision_bar, open_, high, low, close, volume, kind, valu
                   params, recs):
     """Fill the stop exits of this bar before its instructions; an asset whose stop fired
     has its instruction of this bar recorded as rejected (reason ``stopped``)."""
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     n = book.qty.shape[0]
     equity = book.cash[0]
     gross = 0.0
@@ -334,7 +361,7 @@ def stop_exits_nb(bar, decision_bar, open_, high, low, close, volume, kind, valu
             continue
         n_fills = book.counts[1]
         cost, gross, net = fill_one_nb(j, bar, bar, price, volume[j], 0.0, 1.0, equity,
-                                        gross, net, book, params, recs, True)
+                                       gross, net, book, params, recs, True)
         equity -= cost
         if book.counts[1] > n_fills:
             f = recs.fills[n_fills]
@@ -352,6 +379,7 @@ def stop_exits_nb(bar, decision_bar, open_, high, low, close, volume, kind, valu
 def trail_stops_nb(bar, open_, high, low, close, book):
     """After the bar: a trailing anchor moves to the bar's best price (from the bar after
     the entry on; vectorbt's rule)."""
+    book = borrow_nb(book)
     n = book.qty.shape[0]
     for j in range(n):
         q = book.qty[j]
@@ -368,6 +396,7 @@ def trail_stops_nb(bar, open_, high, low, close, book):
 @njit(cache=True)
 def _book_exposure_nb(price, book):
     """(equity, gross, net) with positions valued at ``price`` (last close where NaN)."""
+    book = borrow_nb(book)
     equity = book.cash[0]
     gross = 0.0
     net = 0.0
@@ -386,6 +415,8 @@ def defer_entries_nb(bar, decision_bar, kind, value, close, book, params, recs):
     """Turn this bar's entries (instructions that open a position from flat) into resting
     limit / stop orders at a level set from the decision close; any instruction for an
     asset with a resting entry cancels it (recorded as rejected, reason ``cancelled``)."""
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     n = book.qty.shape[0]
     for j in range(n):
         if kind[j] == TargetKind.NoTarget:
@@ -411,6 +442,8 @@ def defer_entries_nb(bar, decision_bar, kind, value, close, book, params, recs):
 def fill_entries_nb(bar, fill_price, open_, high, low, close, volume, book, params, recs):
     """Fill the resting entries whose level this bar reaches (a gap through it fills at the
     open), sized on the equity at that moment; expire those whose last bar this was."""
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     n = book.qty.shape[0]
     for j in range(n):
         if book.pend_kind[j] == TargetKind.NoTarget or bar <= book.pend_decision[j]:
@@ -440,7 +473,7 @@ def fill_entries_nb(bar, fill_price, open_, high, low, close, volume, book, para
             book.pend_kind[j] = TargetKind.NoTarget
             n_fills = book.counts[1]
             fill_one_nb(j, book.pend_decision[j], bar, price, volume[j], tq, 1.0, equity,
-                         gross, net, book, params, recs, True)
+                        gross, net, book, params, recs, True)
             if book.counts[1] > n_fills:
                 recs.fills[n_fills].trigger = (Trigger.LimitEntry
                                                if params.entry_type == EntryType.Limit
@@ -456,6 +489,8 @@ def delist_nb(bar, close, book, recs):
     """Settle every position whose asset leaves the universe at this bar's close: at
     ``close * delist_factor`` (the last close plus the delisting return), without costs
     (a payout, not a trade). The asset has no bar afterwards, so nothing is valued stale."""
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     for j in range(book.qty.shape[0]):
         q0 = book.qty[j]
         if book.delist_bar[j] != bar or q0 == 0.0:
@@ -523,6 +558,8 @@ def step_nb(bar, decision_bar, fill_price, open_, high, low, close, volume, kind
 @njit(cache=True)
 def close_open_trades_nb(bar, book, recs):
     """Record every still-open position as an open trade marked at the last price."""
+    book = borrow_nb(book)
+    recs = borrow_nb(recs)
     n = book.qty.shape[0]
     slots = TradeSlots(book.tr_side, book.tr_entry_bar, book.tr_entry_value, book.tr_entry_qty,
                        book.tr_exit_value, book.tr_exit_qty, book.tr_max_qty, book.tr_fees)

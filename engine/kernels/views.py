@@ -7,10 +7,13 @@ whose arguments are a Book (21 arrays) and Records (11). A rebalancing bar binds
 hundreds of times; profiled, that was three quarters of the step kernel's time.
 
 A *borrowed* view points at the same memory but carries no owner (a null pointer, which
-numba's incref/decref skip at the cost of a compare). It is valid only while the arrays
-it was taken from are alive, so a kernel takes borrowed views of its own arguments at
-its start, uses them inside the call and never returns or stores them. Values are
-read and written exactly as through the original arrays, so results are identical.
+numba's incref/decref skip). Taken at the start of a kernel (``book = borrow_nb(book)``),
+the null is a constant LLVM sees, and the refcount calls on the views in that kernel,
+inlined helpers included, fold away (execute_nb: 123 incref and 341 decref call sites
+down to 4 and 17). A view is valid only while the arrays it was taken from are alive,
+so a kernel borrows its own arguments, uses the views inside the call and never
+returns or stores them. Values are read and written exactly as through the original
+arrays, so results are identical.
 
 - ``borrow_nb(tup)``: a tuple or NamedTuple of arrays (a Book, Records), borrowed.
 - ``borrow_rows_nb(tup, i)``: ``(tup[0][i], tup[1][i], ...)`` borrowed, for state
