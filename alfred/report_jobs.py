@@ -133,6 +133,7 @@ def _compact(result: Any) -> Any:
         trades=records.trades[:n_trades]))
 
 
+_NO_QUANTSTATS = "--no-quantstats"  # the server's flag: no tear sheets expected
 _JOB = struct.Struct("<IQ")  # job number, payload bytes
 _OUTCOME = struct.Struct("<IiQ")  # job number, the child's exit code, payload bytes
 
@@ -140,7 +141,7 @@ _OUTCOME = struct.Struct("<IiQ")  # job number, the child's exit code, payload b
 class _Server:
     """The main process's handle on a report server: jobs in, framed outcomes out."""
 
-    def __init__(self, scratch: Path | None) -> None:
+    def __init__(self, scratch: Path | None, tearsheet: bool = True) -> None:
         from engine.executor import child_env
 
         env = child_env()
@@ -152,12 +153,13 @@ class _Server:
                                           dir=scratch)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "alfred.report_jobs"],
+                [sys.executable, "-m", "alfred.report_jobs",
+                 *([] if tearsheet else [_NO_QUANTSTATS])],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env)
         except BaseException:
             self.log.close()
             raise
-        self.scratch = scratch
+        self.scratch, self.tearsheet = scratch, tearsheet
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._feeder = threading.Thread(target=_feed, args=(self.process.stdin, self._queue),
                                         name="report-jobs", daemon=True)
@@ -242,17 +244,19 @@ _early: _Server | None = None  # started by early_report_server, taken by a Repo
 
 
 @contextlib.contextmanager
-def early_report_server(n_jobs: int, views: bool) -> Iterator[None]:
+def early_report_server(n_jobs: int, views: bool, *, tearsheet: bool = True
+                        ) -> Iterator[None]:
     """Start the report server now, for the next :class:`ReportWriter` made inside the
     block (the CLI opens this before importing the run's own modules, so the server's
     imports overlap with the main process's). With more than one CPU this pays even for a
     single report: the reporting stack is imported while the data loads, not after the
-    backtest. Stopped on leaving if nothing took it."""
+    backtest. ``tearsheet=False``: the server does not import quantstats. Stopped on
+    leaving if nothing took it."""
     global _early
     if not views or n_jobs < 1 or (os.cpu_count() or 1) < 2 or _early is not None:
         yield
         return
-    _early = _Server(None)
+    _early = _Server(None, tearsheet)
     try:
         yield
     finally:
@@ -268,6 +272,15 @@ def drop_early_server() -> None:
     server, _early = _early, None
     if server is not None:
         server.kill()
+
+
+def early_server_without_tearsheet() -> None:
+    """The scenario writes no tear sheet: replace an early server that imports quantstats
+    (about a second of CPU the reports would wait for) with one that does not."""
+    global _early
+    if _early is not None and _early.tearsheet:
+        drop_early_server()
+        _early = _Server(None, tearsheet=False)
 
 
 def _take_early(scratch: Path | None) -> _Server | None:
@@ -375,16 +388,23 @@ class ReportWriter:
         on_done(job)
 
 
-def _warm_up() -> list[str]:
+def _warm_up(quantstats: bool = True) -> list[str]:
     """Import what writing a report needs, before the job arrives; returns the warnings
-    raised on the way (reported with the job's, as an in-process report would)."""
+    raised on the way (reported with the job's, as an in-process report would).
+    quantstats (~1 s more) is only for tear sheets: a child that needs it anyway imports
+    it itself."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         blocked = [name for name in _NOTEBOOK_ONLY if name not in sys.modules]
         for name in blocked:
             sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
         try:
-            import quantstats  # noqa: F401
+            if quantstats:
+                import quantstats as _  # noqa: F401
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.backends.backend_svg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+            import pandas  # noqa: F401
 
             import reports.regimes  # noqa: F401
             from engine import backtest, sensitivity  # noqa: F401
@@ -505,7 +525,7 @@ def _worker_main() -> int:
     sys.stdout = sys.stderr
     try:
         try:
-            imported = _warm_up()
+            imported = _warm_up(quantstats=_NO_QUANTSTATS not in sys.argv[1:])
         except Exception:  # reported with each job, as a failure to write its report
             imported, broken = [], traceback.format_exc()
         else:

@@ -112,11 +112,12 @@ def run(
     trust_scenario: TrustOpt = False,
 ) -> None:
     """Run a scenario: data, analysts, every strategy (with and without costs), reports."""
-    from alfred.report_jobs import drop_early_server, early_report_server
+    from alfred import report_jobs
 
     # the report server imports its stack while this process imports the run's modules
     # and loads the data; stopped again if the scenario draws nothing
-    with _exit_codes(), early_report_server(1, views=True):
+    with _exit_codes(), report_jobs.early_report_server(1, views=True,
+                                                        tearsheet=tearsheet is not False):
         from alfred.scenario import load_scenario
 
         loaded = load_scenario(scenario, trust=trust_scenario)
@@ -125,7 +126,9 @@ def run(
             chosen = loaded.model_copy(update={"report": loaded.report.model_copy(
                 update={"tearsheet": tearsheet})})
         if not (chosen.report.tearsheet or chosen.report.plots):
-            drop_early_server()
+            report_jobs.drop_early_server()
+        elif not chosen.report.tearsheet:
+            report_jobs.early_server_without_tearsheet()
         from alfred.run import run_scenario
 
         with _progress(quiet) as progress:

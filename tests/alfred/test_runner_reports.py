@@ -181,3 +181,24 @@ def test_an_early_server_the_run_does_not_need_is_stopped(monkeypatch):
         report_jobs.drop_early_server()  # the scenario turned out to draw nothing
         assert report_jobs._early is None
         assert server.process.poll() is not None
+
+
+def test_a_run_without_tear_sheets_gets_a_server_without_quantstats(tmp_path, monkeypatch):
+    """``--no-tearsheet`` (or ``report.tearsheet: false``): the server skips importing
+    quantstats, and a report with plots is written all the same."""
+    from alfred import report_jobs
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    with report_jobs.early_report_server(1, views=True):
+        first = report_jobs._early
+        report_jobs.early_server_without_tearsheet()  # the scenario said tearsheet: false
+        server = report_jobs._early
+        assert first.process.poll() is not None  # the quantstats one was stopped
+        assert report_jobs._NO_QUANTSTATS in server.process.args
+        (tmp_path / "run").mkdir()
+        writer = ReportWriter(1, views=True)
+        assert writer.server_pid == server.process.pid
+        writer.submit(dataclasses.replace(job(tmp_path / "run"), plots=True), lambda j: None)
+        writer.finish()
+    assert (tmp_path / "run" / "plots" / "equity.png").is_file()
+    assert not (tmp_path / "run" / "tearsheet.html").exists()
