@@ -187,8 +187,12 @@ class _Server:
     def exit_text(self) -> str:
         """How the server ended and the end of what it and its children printed."""
         code = self.process.wait()
+        return f"exit code {code}:\n{self.log_tail()}"
+
+    def log_tail(self) -> str:
+        """The end of what the server and its children printed (their shared stderr)."""
         self.log.seek(0)
-        return f"exit code {code}:\n{self.log.read()[-4000:]}"
+        return self.log.read()[-4000:]
 
     def end(self) -> None:
         """No more jobs: the server ends once its children have (all were collected)."""
@@ -376,7 +380,8 @@ class ReportWriter:
         code, data = got if got is not None else (None, b"")
         outcome = pickle.loads(data) if data and code == 0 else None
         if outcome is None:
-            why = (f"exit code {code}" if got is not None else
+            why = (f"its process ended with exit code {code}:\n{self._server.log_tail()}"
+                   if got is not None else
                    f"the report server ended ({self._server.exit_text()})")
             raise RunError(f"the report worker for {job.label!r} failed: {why}")
         kind, value = outcome

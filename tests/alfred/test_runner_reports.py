@@ -202,3 +202,31 @@ def test_a_run_without_tear_sheets_gets_a_server_without_quantstats(tmp_path, mo
         writer.finish()
     assert (tmp_path / "run" / "plots" / "equity.png").is_file()
     assert not (tmp_path / "run" / "tearsheet.html").exists()
+
+
+def _die_in_worker() -> None:
+    import os
+    import sys
+
+    sys.stderr.write("report child going down\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
+class _Crash:
+    """Unpickling it ends the process (a child that dies without an outcome)."""
+
+    def __reduce__(self):
+        return (_die_in_worker, ())
+
+
+def test_a_report_child_that_dies_is_named_with_its_exit_code_and_output(tmp_path):
+    (tmp_path / "run").mkdir()
+    crashing = dataclasses.replace(job(tmp_path / "run", "c"), result=_Crash())
+    writer = parallel_writer(tmp_path)
+    writer.submit(crashing, lambda j: None)
+    with pytest.raises(RunError) as info:
+        writer.finish()
+    message = str(info.value)
+    assert "'c'" in message and "exit code 3" in message
+    assert "report child going down" in message
