@@ -19,8 +19,10 @@ Why a fresh interpreter and not ``multiprocessing``: forking the *caller* would 
 numba and polars thread pools mid-flight, and ``spawn``/``forkserver`` re-import the
 caller's main module, which breaks any user script without an ``if __name__ ==
 "__main__"`` guard. The server itself is single-threaded and has run no polars or numba
-work when it forks (it has only imported), so its children start clean. Where there is
-no ``fork`` (Windows) the server writes the reports itself, one at a time.
+work when it forks (it has only imported), so its children start clean. Off Linux
+(``FORKS``: ``fork`` without ``exec`` is unsafe on macOS, missing on Windows) a server
+writes its reports itself, one at a time, and the writer starts one server per report
+written at once.
 
 Jobs travel as pickles over the server's stdin (written in order by one thread, so the
 main process goes on at once; the result's record arrays cut to the rows the kernel
@@ -133,6 +135,11 @@ def _compact(result: Any) -> Any:
         trades=records.trades[:n_trades]))
 
 
+# A server forks a child per report only on Linux: elsewhere ``fork`` without ``exec`` is
+# unsafe once system libraries have started threads (macOS's Accelerate and libdispatch,
+# which numpy may use) or does not exist (Windows); there a server writes one report at a
+# time itself and the writer starts one server per report written at once.
+FORKS = sys.platform.startswith("linux") and hasattr(os, "fork")
 _NO_QUANTSTATS = "--no-quantstats"  # the server's flag: no tear sheets expected
 _JOB = struct.Struct("<IQ")  # job number, payload bytes
 _OUTCOME = struct.Struct("<IiQ")  # job number, the child's exit code, payload bytes
@@ -299,50 +306,61 @@ def _take_early(scratch: Path | None) -> _Server | None:
 class ReportWriter:
     """Submit report jobs; ``finish`` waits for all, in order, raising the first error.
 
-    With views on, several jobs and more than one CPU, a report server writes up to
-    ``min(n_jobs, CPUs)`` reports at once (see the module doc); so it does for a single
-    job when :func:`early_report_server` started one. ``scratch`` is the folder
-    for the server's anonymous stderr file (default: the system's temp folder).
+    With views on, several jobs and more than one CPU, reports are written outside this
+    process, up to ``min(n_jobs, CPUs)`` at once (see the module doc): by one forking
+    report server on Linux, elsewhere by as many servers as reports at once, each writing
+    one at a time. So they are for a single job when :func:`early_report_server` started
+    a server. ``scratch`` is the folder for the servers' anonymous stderr files (default:
+    the system's temp folder).
     """
 
     def __init__(self, n_jobs: int, views: bool, scratch: Path | None = None) -> None:
         self.max_workers = min(n_jobs, os.cpu_count() or 1) if views else 1
         self._scratch = scratch
-        self._server: _Server | None = None
-        # sent, in submission order, each with what to call once it is written
-        self._running: list[tuple[int, Job, Callable[[Job], None]]] = []
+        # sent, in submission order: job number, job, what to call once it is written,
+        # and the server writing it
+        self._running: list[tuple[int, Job, Callable[[Job], None], _Server]] = []
         self._sent = 0
         self.warnings: list[str] = []
-        self._server = _take_early(scratch) if views else None
-        self._adopted = self._server is not None  # one report at a time is worth it then
-        if self._server is None and self.parallel:
-            self._server = _Server(scratch)
+        early = _take_early(scratch) if views else None
+        self._servers: list[_Server] = [] if early is None else [early]
+        self._adopted = early is not None  # one report at a time is worth it then
+        if not self._servers and self.parallel:
+            self._servers.append(_Server(scratch))
 
     @property
     def parallel(self) -> bool:
-        """Whether reports are written by the report server (else in this process)."""
+        """Whether reports are written by a report server (else in this process)."""
         return self.max_workers > 1 or self._adopted
 
     @property
     def server_pid(self) -> int | None:
-        return None if self._server is None else self._server.process.pid
+        return self._servers[0].process.pid if self._servers else None
 
     def submit(self, job: Job, on_done: Callable[[Job], None]) -> None:
-        """Write ``job`` (now, or in the server); ``on_done(job)`` once it is written."""
+        """Write ``job`` (now, or in a server); ``on_done(job)`` once it is written."""
         if not self.parallel:
             self.warnings.extend(run_job(job))
             on_done(job)
             return
-        if self._server is None:  # max_workers raised after the writer was made
-            self._server = _Server(self._scratch)
         if len(self._running) >= self.max_workers:
             self._collect(*self._running.pop(0))
         if isinstance(job, ReportJob):
             job = dataclasses.replace(job, result=_compact(job.result),
                                       gross=_compact(job.gross))
-        self._server.send(self._sent, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-        self._running.append((self._sent, job, on_done))
+        server = self._free_server()
+        server.send(self._sent, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        self._running.append((self._sent, job, on_done, server))
         self._sent += 1
+
+    def _free_server(self) -> _Server:
+        """A server that can take a job now: the forking one, or one writing nothing."""
+        busy = {id(server) for *_, server in self._running}
+        free = [s for s in self._servers if FORKS or id(s) not in busy]
+        if free:
+            return free[0]
+        self._servers.append(_Server(self._scratch))
+        return self._servers[-1]
 
     def wait(self) -> None:
         """Wait for every job submitted so far, in order, raising the first error."""
@@ -354,35 +372,34 @@ class ReportWriter:
             raise
 
     def finish(self) -> None:
-        """Wait for every job, then stop the server."""
+        """Wait for every job, then stop the servers."""
         try:
             self.wait()
-            if self._server is not None:
-                server, self._server = self._server, None
-                server.end()
+            while self._servers:
+                self._servers.pop().end()
         finally:
             self.close()
 
     def close(self) -> None:
-        """Stop the server and any report still being written (after an error or Ctrl-C
+        """Stop the servers and any report still being written (after an error or Ctrl-C
         elsewhere, or a server started for jobs that never came)."""
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.kill()
+        while self._servers:
+            self._servers.pop().kill()
         self._running.clear()
 
-    def _collect(self, number: int, job: Job, on_done: Callable[[Job], None]) -> None:
+    def _collect(self, number: int, job: Job, on_done: Callable[[Job], None],
+                 server: _Server) -> None:
         try:
-            got = self._server.outcome(number)
+            got = server.outcome(number)
         except BaseException:  # Ctrl-C while waiting
             self.close()
             raise
         code, data = got if got is not None else (None, b"")
         outcome = pickle.loads(data) if data and code == 0 else None
         if outcome is None:
-            why = (f"its process ended with exit code {code}:\n{self._server.log_tail()}"
+            why = (f"its process ended with exit code {code}:\n{server.log_tail()}"
                    if got is not None else
-                   f"the report server ended ({self._server.exit_text()})")
+                   f"the report server ended ({server.exit_text()})")
             raise RunError(f"the report worker for {job.label!r} failed: {why}")
         kind, value = outcome
         if kind == "error":
@@ -481,7 +498,7 @@ def _serve(results, imported: list[str], broken: str | None) -> None:
     outcome to ``results`` as it ends; returns once stdin is closed and all have ended."""
     from engine.executor import child_env
 
-    if not hasattr(os, "fork"):  # Windows: one report at a time, in this process
+    if not FORKS:  # one report at a time, in this process
         while (job := _read_job(0)) is not None:
             data = pickle.dumps(_outcome(job[1], imported, broken))
             results.write(_OUTCOME.pack(job[0], 0, len(data)) + data)

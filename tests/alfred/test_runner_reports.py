@@ -230,3 +230,26 @@ def test_a_report_child_that_dies_is_named_with_its_exit_code_and_output(tmp_pat
     message = str(info.value)
     assert "'c'" in message and "exit code 3" in message
     assert "report child going down" in message
+
+
+def test_off_linux_each_report_at_once_gets_its_own_server(tmp_path, monkeypatch):
+    """Where servers do not fork (``FORKS`` false: macOS, Windows) the writer starts one
+    server per report written at once and reuses a server once its report is in."""
+    from alfred import report_jobs
+
+    monkeypatch.setattr(report_jobs, "FORKS", False)
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    writer = parallel_writer(tmp_path)
+    done: list[str] = []
+    writer.submit(job(tmp_path / "a", "a"), lambda j: done.append(j.label))
+    writer.submit(job(tmp_path / "b", "b"), lambda j: done.append(j.label))
+    servers = [server for *_, server in writer._running]
+    assert len({id(s) for s in servers}) == 2  # two reports at once, two servers
+    writer.submit(job(tmp_path / "c", "c"), lambda j: done.append(j.label))
+    assert done == ["a"]  # the first collected to make room; its server took "c"
+    assert writer._running[-1][-1] is servers[0] and len(writer._servers) == 2
+    writer.finish()
+    assert done == ["a", "b", "c"]
+    assert all((tmp_path / name / "metrics.json").is_file() for name in ("a", "b", "c"))
+    assert all(s.process.returncode == 0 for s in servers)
