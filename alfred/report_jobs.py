@@ -255,8 +255,7 @@ _early: _Server | None = None  # started by early_report_server, taken by a Repo
 
 
 @contextlib.contextmanager
-def early_report_server(n_jobs: int, views: bool, *, tearsheet: bool = True
-                        ) -> Iterator[None]:
+def early_report_server(views: bool = True, *, tearsheet: bool = True) -> Iterator[None]:
     """Start the report server now, for the next :class:`ReportWriter` made inside the
     block (the CLI opens this before importing the run's own modules, so the server's
     imports overlap with the main process's). With more than one CPU this pays even for a
@@ -264,7 +263,7 @@ def early_report_server(n_jobs: int, views: bool, *, tearsheet: bool = True
     backtest. ``tearsheet=False``: the server does not import quantstats. Stopped on
     leaving if nothing took it."""
     global _early
-    if not views or n_jobs < 1 or (os.cpu_count() or 1) < 2 or _early is not None:
+    if not views or (os.cpu_count() or 1) < 2 or _early is not None:
         yield
         return
     _early = _Server(None, tearsheet)
@@ -429,7 +428,7 @@ def _warm_up(quantstats: bool = True) -> list[str]:
             import pandas  # noqa: F401
 
             import reports.regimes  # noqa: F401
-            from engine import backtest, sensitivity  # noqa: F401
+            from engine import backtest  # noqa: F401  # the jobs' results unpickle into it
             from reports import write_comparison  # noqa: F401
         finally:
             for name in blocked:

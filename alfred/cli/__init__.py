@@ -116,8 +116,7 @@ def run(
 
     # the report server imports its stack while this process imports the run's modules
     # and loads the data; stopped again if the scenario draws nothing
-    with _exit_codes(), report_jobs.early_report_server(1, views=True,
-                                                        tearsheet=tearsheet is not False):
+    with _exit_codes(), report_jobs.early_report_server(tearsheet=tearsheet is not False):
         from alfred.scenario import load_scenario
 
         loaded = load_scenario(scenario, trust=trust_scenario)

@@ -128,7 +128,7 @@ def test_an_early_server_writes_even_a_single_report(tmp_path, monkeypatch):
         (tmp_path / name).mkdir()
     ReportWriter(1, views=False).submit(job(tmp_path / "inline"), lambda j: None)
     done: list[str] = []
-    with early_report_server(1, views=True):
+    with early_report_server(views=True):
         writer = ReportWriter(1, views=True)
         assert writer.parallel and writer.server_pid is not None
         writer.submit(job(tmp_path / "early"), lambda j: done.append(j.label))
@@ -138,7 +138,7 @@ def test_an_early_server_writes_even_a_single_report(tmp_path, monkeypatch):
         json.loads((tmp_path / "inline" / "metrics.json").read_text())["with_costs"])
     from alfred import report_jobs
 
-    with early_report_server(1, views=False):  # nothing to draw: no server
+    with early_report_server(views=False):  # nothing to draw: no server
         assert report_jobs._early is None
 
 
@@ -175,7 +175,7 @@ def test_an_early_server_the_run_does_not_need_is_stopped(monkeypatch):
     from alfred import report_jobs
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    with report_jobs.early_report_server(1, views=True):
+    with report_jobs.early_report_server(views=True):
         server = report_jobs._early
         assert server is not None and server.process.poll() is None
         report_jobs.drop_early_server()  # the scenario turned out to draw nothing
@@ -189,7 +189,7 @@ def test_a_run_without_tear_sheets_gets_a_server_without_quantstats(tmp_path, mo
     from alfred import report_jobs
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    with report_jobs.early_report_server(1, views=True):
+    with report_jobs.early_report_server(views=True):
         first = report_jobs._early
         report_jobs.early_server_without_tearsheet()  # the scenario said tearsheet: false
         server = report_jobs._early
